@@ -1,0 +1,79 @@
+"""Domain errors raised by plain-Python service code.
+
+Each carries the HTTP status it maps to, so that preprocessing, batching and the
+model registry stay free of FastAPI while the app factory turns every one of them
+into a JSON ``{"detail": ...}`` response with the right status.
+"""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    """Base class: ``status_code`` and a human-readable ``detail``."""
+
+    status_code: int = 500
+
+    def __init__(self, detail: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.headers = headers or {}
+
+
+class EmptyInput(ServiceError):
+    """The request carried no bytes at all."""
+
+    status_code = 400
+
+
+class InvalidImage(ServiceError):
+    """Not an image, or a truncated or corrupt one."""
+
+    status_code = 400
+
+
+class UnsupportedMediaType(ServiceError):
+    status_code = 415
+
+
+class PayloadTooLarge(ServiceError):
+    """Body over the upload limit, or an image over the pixel limit."""
+
+    status_code = 413
+
+
+class NoDigitFound(ServiceError):
+    """A decodable image with no ink on it."""
+
+    status_code = 422
+
+
+class InvalidInput(ServiceError):
+    status_code = 422
+
+
+class QueueFull(ServiceError):
+    """The batcher's bounded queue is full; the client should retry later."""
+
+    status_code = 503
+
+    def __init__(self, detail: str, *, retry_after_s: int = 1) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after_s)})
+
+
+class ModelNotReady(ServiceError):
+    status_code = 503
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, headers={"Retry-After": "1"})
+
+
+class RequestTimedOut(ServiceError):
+    """The request waited in the queue longer than the timeout and was not run."""
+
+    status_code = 504
+
+
+class InferenceFailed(ServiceError):
+    """The backend raised while running this request's batch."""
+
+    status_code = 500
