@@ -1,0 +1,3 @@
+"""digitpass inference service."""
+
+__version__ = "0.1.0"

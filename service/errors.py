@@ -51,6 +51,10 @@ class InvalidInput(ServiceError):
     status_code = 422
 
 
+class Unauthorized(ServiceError):
+    status_code = 401
+
+
 class QueueFull(ServiceError):
     """The batcher's bounded queue is full; the client should retry later."""
 

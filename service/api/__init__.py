@@ -1,0 +1,1 @@
+"""HTTP layer: route modules, response schemas and request dependencies."""

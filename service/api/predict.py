@@ -1,0 +1,98 @@
+"""Prediction routes: ``/predict/pass`` and ``/predict/digit(s)``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+
+from service.api.deps import RuntimeDep
+from service.api.schemas import (
+    DigitResponse,
+    DigitsResponse,
+    ErrorResponse,
+    Hours,
+    PassBatchRequest,
+    PassBatchResponse,
+    PassResponse,
+)
+from service.api.uploads import image_request_body, read_image, read_images
+from service.model import Prediction
+
+router = APIRouter(prefix="/predict", tags=["predict"])
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    common = (422, 500, 503, 504)
+    return {code: {"model": ErrorResponse} for code in sorted({*codes, *common})}
+
+
+def _model_ref(prediction: Prediction) -> dict[str, Any]:
+    return {"name": prediction.name, "version": prediction.version}
+
+
+def _pass_rows(hours: list[float], prediction: Prediction) -> list[dict[str, Any]]:
+    return [
+        {"hours": h, "probability": p, "passed": p >= 0.5}
+        for h, p in zip(hours, prediction.probabilities[:, -1].tolist(), strict=True)
+    ]
+
+
+def _digit_rows(prediction: Prediction) -> list[dict[str, Any]]:
+    rows = []
+    for probabilities in prediction.probabilities.tolist():
+        best = max(range(len(probabilities)), key=probabilities.__getitem__)
+        rows.append(
+            {
+                "digit": int(prediction.labels[best]),
+                "confidence": probabilities[best],
+                "probabilities": probabilities,
+            }
+        )
+    return rows
+
+
+@router.get("/pass", responses=_errors(), summary="P(pass) for hours studied")
+async def predict_pass(
+    runtime: RuntimeDep, hours: Annotated[Hours, Query(description="Hours studied, 0-10000")]
+) -> PassResponse:
+    prediction: Prediction = await runtime.predict("pass", [hours])
+    return PassResponse.model_validate(
+        {**_pass_rows([hours], prediction)[0], "model": _model_ref(prediction)}
+    )
+
+
+@router.post("/pass", responses=_errors(), summary="P(pass) for up to 1024 values")
+async def predict_pass_batch(runtime: RuntimeDep, body: PassBatchRequest) -> PassBatchResponse:
+    prediction: Prediction = await runtime.predict("pass", body.hours)
+    return PassBatchResponse.model_validate(
+        {"predictions": _pass_rows(body.hours, prediction), "model": _model_ref(prediction)}
+    )
+
+
+@router.post(
+    "/digit",
+    responses=_errors(400, 413, 415),
+    summary="Classify one handwritten digit image",
+    openapi_extra=image_request_body(multipart_field="image", many=False),
+)
+async def predict_digit(request: Request, runtime: RuntimeDep) -> DigitResponse:
+    image = await read_image(request)
+    prediction: Prediction = await runtime.predict("digit", [image])
+    return DigitResponse.model_validate(
+        {**_digit_rows(prediction)[0], "model": _model_ref(prediction)}
+    )
+
+
+@router.post(
+    "/digits",
+    responses=_errors(400, 413, 415),
+    summary="Classify 1 to 256 digit images, in upload order",
+    openapi_extra=image_request_body(multipart_field="images", many=True),
+)
+async def predict_digits(request: Request, runtime: RuntimeDep) -> DigitsResponse:
+    images = await read_images(request)
+    prediction: Prediction = await runtime.predict("digit", images)
+    return DigitsResponse.model_validate(
+        {"predictions": _digit_rows(prediction), "model": _model_ref(prediction)}
+    )

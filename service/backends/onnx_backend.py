@@ -1,0 +1,57 @@
+"""ONNX Runtime backend: the CUDA provider when a GPU is usable, the CPU otherwise."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from service.backends.base import BackendError
+from service.backends.device import CUDA_PROVIDER, choose_onnx_device, nvidia_gpu_count
+
+
+class OnnxBackend:
+    name = "onnx"
+
+    def __init__(
+        self,
+        model_path: Path,
+        *,
+        device: str,
+        input_name: str,
+        output_name: str,
+        intra_op_threads: int,
+    ) -> None:
+        available = ort.get_available_providers()
+        # Only ask the driver when the CUDA provider exists and the CPU was not forced.
+        gpus = nvidia_gpu_count() if device != "cpu" and CUDA_PROVIDER in available else 0
+        choice = choose_onnx_device(device, available, gpus)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = intra_op_threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        try:
+            self._session = ort.InferenceSession(
+                str(model_path), sess_options=options, providers=list(choice.providers)
+            )
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise BackendError(f"{model_path}: ONNX Runtime could not load it: {exc}") from exc
+        self.providers = tuple(self._session.get_providers())
+        # ONNX Runtime silently falls back to the CPU when CUDA libraries are missing.
+        self.device = "cuda" if CUDA_PROVIDER in self.providers else "cpu"
+        inputs = {i.name for i in self._session.get_inputs()}
+        outputs = {o.name for o in self._session.get_outputs()}
+        if input_name not in inputs or output_name not in outputs:
+            raise BackendError(
+                f"{model_path}: expects input {input_name!r} and output {output_name!r}, "
+                f"file has {sorted(inputs)} -> {sorted(outputs)}"
+            )
+        self._input_name = input_name
+        self._output_names = [output_name]
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        (output,) = self._session.run(self._output_names, {self._input_name: batch})
+        return np.asarray(output, dtype=np.float32)

@@ -1,0 +1,66 @@
+"""The service's one settings object, read from ``DIGITPASS_*`` environment variables.
+
+It is built by the app factory (never at import time) and handed to everything
+that needs it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MiB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    """Runtime configuration. Every field maps to ``DIGITPASS_<FIELD_NAME>``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="DIGITPASS_",
+        extra="ignore",
+        frozen=True,
+        protected_namespaces=("settings_",),
+    )
+
+    model_repository: Path = Field(Path("models"), description="Root of the model repository.")
+    backend: Literal["onnx", "torchscript"] = Field("onnx", description="Inference runtime.")
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="auto: the GPU when one is usable, else the CPU."
+    )
+    max_batch_size: int = Field(64, ge=1, le=4096, description="Rows per inference call.")
+    max_batch_delay_ms: float = Field(
+        0.0, ge=0, le=10_000, description="How long to wait to fill a batch; 0 = greedy."
+    )
+    max_queue: int = Field(1024, ge=1, le=1_000_000, description="Queued requests per model.")
+    request_timeout_s: float = Field(10.0, gt=0, le=3600, description="Queue wait limit.")
+    max_upload_bytes: int = Field(5 * MiB, ge=1024, description="Largest request body.")
+    max_image_pixels: int = Field(25_000_000, ge=1, description="Largest decoded image.")
+    reload_interval_s: float = Field(2.0, ge=0, description="Repository polling; 0 = off.")
+    admin_token: str | None = Field(
+        None, description="When set, POST /admin/reload needs 'Authorization: Bearer <token>'."
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    workers: int = Field(1, ge=1, le=64, description="Server processes (sizes thread pools).")
+    intra_op_threads: int = Field(
+        0, ge=0, le=256, description="Threads per inference call; 0 = cores / workers."
+    )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_log_level(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @property
+    def max_batch_delay_s(self) -> float:
+        return self.max_batch_delay_ms / 1000.0
+
+    def resolved_intra_op_threads(self) -> int:
+        """Threads for one inference call, so that all workers together fill the cores."""
+        if self.intra_op_threads:
+            return self.intra_op_threads
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        return max(1, (cores or 1) // self.workers)

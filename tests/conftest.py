@@ -1,0 +1,68 @@
+"""Shared fixtures: the committed model repository, MNIST, and settings."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from service.repository import ModelVersion, list_versions, read_version
+from service.settings import Settings
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+MODELS_DIR = REPO_ROOT / "models"
+
+
+def find_mnist_dir() -> Path | None:
+    """MNIST_DIR, else ../shared/datasets beside the checkout; None when absent."""
+    candidates = [os.environ.get("MNIST_DIR"), str(REPO_ROOT.parent / "shared" / "datasets")]
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "MNIST" / "raw" / "t10k-images-idx3-ubyte").is_file():
+            return Path(candidate)
+    return None
+
+
+@pytest.fixture(scope="session")
+def mnist_dir() -> Path:
+    found = find_mnist_dir()
+    if found is None:
+        message = "MNIST not found: set MNIST_DIR to a folder holding MNIST/raw/*-ubyte"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return found
+
+
+@pytest.fixture(scope="session")
+def committed_model() -> Callable[[str], ModelVersion]:
+    """The newest committed version of a model, verified against its metadata."""
+
+    def newest(name: str, backend: str = "onnx") -> ModelVersion:
+        versions = list_versions(MODELS_DIR, name)
+        assert versions, f"no committed version of {name!r} in {MODELS_DIR}"
+        return read_version(MODELS_DIR, name, versions[0], backend)
+
+    return newest
+
+
+@pytest.fixture
+def model_repo(tmp_path: Path) -> Path:
+    """A private copy of the newest committed version of each model, as version 1."""
+    root = tmp_path / "models"
+    for name in ("pass", "digit"):
+        newest = list_versions(MODELS_DIR, name)[0]
+        shutil.copytree(MODELS_DIR / name / str(newest), root / name / str(newest))
+    return root
+
+
+@pytest.fixture
+def make_settings(model_repo: Path) -> Callable[..., Settings]:
+    def build(**overrides: object) -> Settings:
+        values: dict[str, object] = {"model_repository": model_repo, "reload_interval_s": 0}
+        values.update(overrides)
+        return Settings(**values)  # type: ignore[arg-type]
+
+    return build
