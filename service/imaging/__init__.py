@@ -1,0 +1,8 @@
+"""Building blocks of the digit image preprocessing; the public API is ``service.preprocess``.
+
+* ``decode``: bytes -> a small float32 grayscale array (any format, mode, size, EXIF
+  orientation, transparency), with the pixel-count limit checked from the header.
+* ``ink``: grayscale -> "ink" image, light digit on a dark zero background (polarity,
+  uneven illumination, noise), and the ink's bounding box with specks ignored.
+* ``geometry``: ink crop -> the MNIST canvas (stroke width, fit box, centre of mass).
+"""

@@ -1,0 +1,99 @@
+"""Image bytes -> the digit model's input tensor, following MNIST's own procedure.
+
+Pure Python + numpy + Pillow (no web framework, no torch), shared by the service and
+the tests::
+
+    spec = ImageSpec.from_metadata(metadata["input"]["preprocessing"])
+    x = preprocess_image(data, spec, max_pixels=25_000_000)   # float32 (1, 784)
+
+The procedure (details in ``service.imaging``):
+
+1. decode any format Pillow reads safely, any size and mode, first frame only; apply
+   the EXIF orientation; transparency counts as background; convert to grayscale;
+   shrink large images while decoding (JPEG DCT scaling, then box reduction);
+2. remove the background (flat, or a smooth surface for photos), invert a dark digit
+   on a light background, floor the noise and stretch the contrast;
+3. crop to the ink's bounding box (ignoring specks), thicken pen-thin strokes, scale
+   the longer side to ``fit_box`` (antialiased), paste into the canvas so the centre
+   of mass is in the middle, normalise with the model's mean and std.
+
+Errors are the domain errors of ``service.errors``: ``EmptyInput`` (no bytes),
+``InvalidImage`` (not an image, corrupt, truncated), ``PayloadTooLarge`` (over the
+pixel limit, judged from the header before any pixel is decoded) and ``NoDigitFound``
+(nothing on the image). No other exception escapes for any byte string.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from service.errors import EmptyInput
+from service.imaging.decode import decode_gray
+from service.imaging.geometry import fit_patch, place_by_mass
+from service.imaging.ink import NO_DIGIT, ink_box, ink_image
+
+__all__ = ["NO_DIGIT", "ImageSpec", "preprocess_image", "to_canvas"]
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """Geometry and normalisation of the model input (``input.preprocessing``)."""
+
+    height: int = 28
+    width: int = 28
+    fit_box: int = 20
+    mean: float = 0.1307
+    std: float = 0.3081
+    _table: np.ndarray = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for name in ("height", "width", "fit_box"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if self.fit_box > min(self.height, self.width):
+            raise ValueError("fit_box must not exceed the canvas height or width")
+        if not (math.isfinite(self.mean) and math.isfinite(self.std) and self.std > 0):
+            raise ValueError("mean must be finite and std finite and positive")
+        # grey level (uint8) -> normalised float32, so normalising is one table lookup
+        table = (np.arange(256, dtype=np.float64) / 255.0 - self.mean) / self.std
+        table = table.astype(np.float32)
+        table.flags.writeable = False
+        object.__setattr__(self, "_table", table)
+
+    @classmethod
+    def from_metadata(cls, preprocessing: dict[str, Any]) -> ImageSpec:
+        """Build from a model's ``metadata["input"]["preprocessing"]``; ``ValueError`` if bad."""
+        try:
+            return cls(
+                height=int(preprocessing["height"]),
+                width=int(preprocessing["width"]),
+                fit_box=int(preprocessing.get("fit_box", 20)),
+                mean=float(preprocessing["mean"]),
+                std=float(preprocessing["std"]),
+            )
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"bad image preprocessing metadata: {exc!r}") from exc
+
+    def normalize(self, canvas: np.ndarray) -> np.ndarray:
+        """uint8 canvas -> float32 ``(1, height * width)``, C-contiguous."""
+        return self._table[canvas.reshape(1, -1)]
+
+
+def to_canvas(data: bytes, spec: ImageSpec, max_pixels: int) -> np.ndarray:
+    """Image bytes -> the uint8 ``(height, width)`` canvas, light digit on black."""
+    if not data:
+        raise EmptyInput("empty image")
+    ink = ink_image(decode_gray(data, max_pixels))
+    top, bottom, left, right = ink_box(ink)
+    patch = fit_patch(ink[top:bottom, left:right], spec.fit_box)
+    return place_by_mass(patch, spec.height, spec.width)
+
+
+def preprocess_image(data: bytes, spec: ImageSpec, *, max_pixels: int) -> np.ndarray:
+    """Image bytes -> normalised float32 ``(1, height * width)``, C-contiguous."""
+    return spec.normalize(to_canvas(data, spec, max_pixels))
