@@ -1,0 +1,158 @@
+"""Command-line interface: ``python -m training pass|digit|all [options]``.
+
+Only the parser lives here; ``training.__main__.main`` runs what it parses. Options
+whose default depends on the model (``--epochs``, ``--lr``, ``--batch-size``) default to
+``None`` and each trainer fills in its own default. Under ``all`` those three apply to
+``digit`` only; ``pass`` keeps its defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from training.digit_model import ARCHS, DEFAULT_ARCH
+
+DEFAULT_PASS_CSV = Path(__file__).parent / "data" / "hours.csv"
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("common")
+    group.add_argument(
+        "--repository",
+        type=Path,
+        default=Path("models"),
+        help="model repository to publish into (default: models)",
+    )
+    group.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    group.add_argument(
+        "--device",
+        choices=["auto", "cpu", "cuda"],
+        default="auto",
+        help="auto picks CUDA when available (default: auto)",
+    )
+    group.add_argument(
+        "--keep",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="after publishing, keep only the N newest versions (default: keep all)",
+    )
+    group.add_argument(
+        "--runs-dir",
+        type=Path,
+        default=Path("runs"),
+        help="TensorBoard event files go here (default: runs)",
+    )
+    group.add_argument("--epochs", type=_positive_int, default=None)
+    group.add_argument("--lr", type=float, default=None, help="learning rate")
+
+
+def _pass_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("pass")
+    group.add_argument(
+        "--data",
+        type=Path,
+        default=DEFAULT_PASS_CSV,
+        help="CSV with columns hours,passed (default: training/data/hours.csv)",
+    )
+    group.add_argument(
+        "--optimizer",
+        choices=["lbfgs", "sgd"],
+        default="lbfgs",
+        help="lbfgs: standardized input, L2-regularized, converges (default); "
+        "sgd: the classic recipe, lr 0.01 x 1000 epochs on raw hours",
+    )
+
+
+def _digit_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("digit")
+    group.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(os.environ.get("MNIST_DIR", "data")),
+        help="holds MNIST/raw/<four IDX files> (default: $MNIST_DIR or data)",
+    )
+    group.add_argument("--batch-size", type=_positive_int, default=None)
+    group.add_argument(
+        "--arch",
+        choices=sorted(ARCHS),
+        default=DEFAULT_ARCH,
+        help=f"network; seed is the classic 784-200-200-10 LeakyReLU (default: {DEFAULT_ARCH})",
+    )
+    group.add_argument(
+        "--min-accuracy",
+        type=_fraction,
+        default=0.98,
+        help="quality gate: test accuracy below this is not published (default: 0.98)",
+    )
+    group.add_argument(
+        "--val-size",
+        type=_positive_int,
+        default=5000,
+        help="training images held out for model selection (default: 5000)",
+    )
+    group.add_argument(
+        "--train-limit",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="train on the first N images of the training split only (for quick tests)",
+    )
+    group.add_argument(
+        "--no-augment",
+        dest="augment",
+        action="store_false",
+        help="turn off random shifts, rotations and scales",
+    )
+    group.add_argument(
+        "--threads",
+        type=_non_negative_int,
+        default=0,
+        help="torch CPU threads; 0 leaves torch's default (default: 0)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``digitpass-train`` parser with its ``pass``, ``digit`` and ``all`` subcommands."""
+    parser = argparse.ArgumentParser(
+        prog="digitpass-train",
+        description="Train the digitpass models and publish them to the model repository.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{pass,digit,all}")
+    pass_parser = commands.add_parser("pass", help="logistic regression: hours studied -> P(pass)")
+    digit_parser = commands.add_parser("digit", help="MLP on MNIST: 28x28 image -> digit")
+    all_parser = commands.add_parser(
+        "all", help="both; --epochs, --lr and --batch-size apply to digit only"
+    )
+    for sub, options in (
+        (pass_parser, [_pass_options]),
+        (digit_parser, [_digit_options]),
+        (all_parser, [_pass_options, _digit_options]),
+    ):
+        _common(sub)
+        for add in options:
+            add(sub)
+    return parser

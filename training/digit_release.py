@@ -1,0 +1,116 @@
+"""Metadata and plots of a trained digit model, handed to the common release steps."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from training import metadata, plots
+from training.digit_model import ARCHS, NUM_CLASSES
+from training.export import ONNX_OPSET
+from training.mnist import MEAN, STD, MnistSplits
+from training.release import Release, release
+
+if TYPE_CHECKING:
+    from training.digit_train import FitResult
+
+LABELS = [str(digit) for digit in range(NUM_CLASSES)]
+INPUT_SPEC: dict[str, Any] = {
+    "name": "image",
+    "shape": [-1, 784],
+    "dtype": "float32",
+    "preprocessing": {
+        "kind": "mnist",
+        "height": 28,
+        "width": 28,
+        "mean": MEAN,
+        "std": STD,
+        "polarity": "light-on-dark",
+        "fit_box": 20,
+        "center": "center-of-mass",
+    },
+}
+OUTPUT_SPEC = {"name": "logits", "shape": [-1, 10], "kind": "logits"}
+
+
+def confusion_matrix(targets: torch.Tensor, predicted: torch.Tensor) -> np.ndarray:
+    """``matrix[true, predicted]`` counts."""
+    flat = targets.cpu() * NUM_CLASSES + predicted.cpu()
+    counts = torch.bincount(flat, minlength=NUM_CLASSES * NUM_CLASSES)
+    return counts.reshape(NUM_CLASSES, NUM_CLASSES).numpy()
+
+
+def digit_metrics(
+    splits: MnistSplits, result: FitResult, test_loss: float, predicted: torch.Tensor
+) -> dict[str, Any]:
+    matrix = confusion_matrix(splits.test_y, predicted)
+    per_class = matrix.diagonal() / np.maximum(matrix.sum(axis=1), 1)
+    best = result.best_epoch - 1
+    return {
+        "test_accuracy": float(matrix.diagonal().sum() / matrix.sum()),
+        "test_loss": test_loss,
+        "val_accuracy": result.history["val_accuracy"][best],
+        "per_class_accuracy": {LABELS[i]: float(acc) for i, acc in enumerate(per_class)},
+        "best_epoch": result.best_epoch,
+        "confusion_matrix": matrix.tolist(),
+    }
+
+
+def publish_digit(
+    args: argparse.Namespace,
+    resolved: dict[str, Any],
+    device: torch.device,
+    splits: MnistSplits,
+    result: FitResult,
+    test_loss: float,
+    predicted: torch.Tensor,
+) -> Path:
+    """Build the metadata and plots of a gated digit model and release it."""
+    metrics = digit_metrics(splits, result, test_loss, predicted)
+    history = result.history
+
+    def write_plots(folder: Path) -> None:
+        plots.plot_curves(history, ["train_loss", "test_loss"], "loss", folder / "loss_curve.png")
+        plots.plot_curves(
+            history, ["val_accuracy", "test_accuracy"], "accuracy", folder / "accuracy_curve.png"
+        )
+        plots.plot_confusion_matrix(
+            np.asarray(metrics["confusion_matrix"]), LABELS, folder / "confusion_matrix.png"
+        )
+
+    meta = metadata.base_metadata(
+        name="digit",
+        onnx_opset=ONNX_OPSET,
+        training={
+            "seed": args.seed,
+            "config": {
+                **metadata.config_of(args),
+                **resolved,
+                "architecture": ARCHS[args.arch].description,
+            },
+            "device": device.type,
+            "epochs_run": result.epochs_run,
+            "train_seconds": round(result.train_seconds, 1),
+            "seconds_per_epoch": round(result.train_seconds / max(result.epochs_run, 1), 2),
+        },
+        dataset={"name": "MNIST", "path": str(args.data_dir), **splits.sizes()},
+        metrics=metrics,
+        input_spec=INPUT_SPEC,
+        output_spec=OUTPUT_SPEC,
+        labels=LABELS,
+    )
+    item = Release(
+        name="digit",
+        model=result.model,
+        input_name=INPUT_SPEC["name"],
+        output_name=OUTPUT_SPEC["name"],
+        output_kind=OUTPUT_SPEC["kind"],
+        parity_inputs=splits.test_x[:256],
+        metadata=meta,
+        write_plots=write_plots,
+    )
+    return release(item, args.repository, keep=args.keep)

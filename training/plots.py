@@ -1,0 +1,68 @@
+"""PNG plots saved next to a published model (matplotlib, headless Agg backend)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+
+matplotlib.use("Agg")  # headless: before pyplot is imported
+
+import matplotlib.pyplot as plt
+
+
+def plot_pass_curve(
+    hours: Sequence[float],
+    passed: Sequence[float],
+    grid_hours: Sequence[float],
+    grid_probability: Sequence[float],
+    boundary: float | None,
+    path: Path,
+) -> None:
+    """P(pass) against hours, with the 0.5 line, the boundary and the training points."""
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    ax.plot(grid_hours, grid_probability, label="P(pass)")
+    ax.axhline(0.5, color="gray", linestyle="--", linewidth=1, label="0.5")
+    if boundary is not None:
+        ax.axvline(boundary, color="tab:red", linestyle=":", label=f"boundary {boundary:.2f} h")
+    ax.scatter(hours, passed, color="black", zorder=3, label="training points")
+    ax.set(xlabel="hours studied", ylabel="probability of passing", ylim=(-0.05, 1.05))
+    ax.legend(loc="center right")
+    ax.grid(alpha=0.3)
+    _save(fig, path)
+
+
+def plot_curves(
+    history: dict[str, list[float]], keys: Sequence[str], ylabel: str, path: Path
+) -> None:
+    """One line per ``history[key]`` against the epoch number."""
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    for key in keys:
+        values = history.get(key, [])
+        ax.plot(range(1, len(values) + 1), values, marker="o", markersize=3, label=key)
+    ax.set(xlabel="epoch", ylabel=ylabel)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    _save(fig, path)
+
+
+def plot_confusion_matrix(matrix: np.ndarray, labels: Sequence[str], path: Path) -> None:
+    """Counts of (true label, predicted label) with the count written in every cell."""
+    fig, ax = plt.subplots(figsize=(6, 5.5), dpi=100)
+    image = ax.imshow(np.log1p(matrix), cmap="Blues")
+    ticks = range(len(labels))
+    ax.set(xticks=ticks, yticks=ticks, xticklabels=labels, yticklabels=labels)
+    ax.set(xlabel="predicted", ylabel="true", title="confusion matrix (test set)")
+    threshold = image.get_array().max() / 2
+    for (row, col), count in np.ndenumerate(matrix):
+        color = "white" if np.log1p(count) > threshold else "black"
+        ax.text(col, row, str(int(count)), ha="center", va="center", fontsize=7, color=color)
+    _save(fig, path)
+
+
+def _save(fig: plt.Figure, path: Path) -> None:
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

@@ -1,0 +1,109 @@
+"""Atomic publishing into the model repository (Triton layout, docs/model-repository.md).
+
+A version is built completely in ``<repository>/<name>/.tmp-<random>/``; ``metadata.json``
+is written last; then the folder is ``os.rename``-d to ``<repository>/<name>/<version>``.
+On POSIX the rename of a directory onto an existing non-empty one fails, so when two
+publishers race for the same number one wins and the other retries with the next.
+Readers ignore names that are not integers, so they never see a half-written version.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import re
+import secrets
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from training.errors import PublishError
+from training.metadata import METADATA_FILE, artifact_table, write_json_atomic
+
+STAGING_PREFIX = ".tmp-"
+MAX_ATTEMPTS = 1000
+_VERSION = re.compile(r"[0-9]+")
+
+
+def list_versions(model_dir: Path) -> list[int]:
+    """Published versions in ``model_dir``, ascending. Missing folder: none."""
+    try:
+        names = [entry.name for entry in os.scandir(model_dir) if entry.is_dir()]
+    except FileNotFoundError:
+        return []
+    return sorted(int(n) for n in names if _VERSION.fullmatch(n) and int(n) > 0)
+
+
+def _next_version(model_dir: Path) -> int:
+    versions = list_versions(model_dir)
+    return versions[-1] + 1 if versions else 1
+
+
+@contextlib.contextmanager
+def staging(repository: Path, name: str) -> Iterator[Path]:
+    """A fresh staging folder in ``<repository>/<name>/``, removed unless it got published."""
+    model_dir = repository / name
+    try:
+        model_dir.mkdir(parents=True, exist_ok=True)
+        while True:
+            stage = model_dir / f"{STAGING_PREFIX}{secrets.token_hex(8)}"
+            try:
+                stage.mkdir()  # unlike mkdtemp this honours the umask: readers can read it
+                break
+            except FileExistsError:
+                continue
+    except OSError as error:
+        raise PublishError(f"cannot create a staging folder in {model_dir}: {error}") from None
+    try:
+        yield stage
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def commit(stage: Path, metadata: dict[str, Any], keep: int | None = None) -> Path:
+    """Publish the complete folder ``stage`` as the next version and return its path.
+
+    Fills in ``metadata["version"]`` and ``metadata["artifacts"]`` (every file in the
+    folder), writes ``metadata.json`` last, renames, and retries with the next number
+    when another publisher took this one. Then prunes to ``keep`` versions if given.
+    """
+    model_dir = stage.parent
+    metadata = {**metadata, "artifacts": artifact_table(stage)}
+    for _ in range(MAX_ATTEMPTS):
+        version = _next_version(model_dir)
+        target = model_dir / str(version)
+        write_json_atomic(stage / METADATA_FILE, {**metadata, "version": version})
+        if target.exists():  # someone published it since we looked; an empty dir would be
+            continue  # replaced by rename, so do not even try
+        try:
+            os.rename(stage, target)
+        except OSError as error:
+            if error.errno in (errno.EEXIST, errno.ENOTEMPTY):
+                continue
+            raise PublishError(f"cannot publish {target}: {error}") from None
+        if keep is not None:
+            prune(model_dir, keep)
+        return target
+    raise PublishError(f"gave up publishing into {model_dir} after {MAX_ATTEMPTS} collisions")
+
+
+def prune(model_dir: Path, keep: int) -> list[int]:
+    """Delete all but the ``keep`` newest versions; return the versions deleted.
+
+    Each is first renamed to a staging name, which readers ignore, then removed, so a
+    reader never sees a half-deleted version.
+    """
+    if keep < 1:
+        raise ValueError("keep must be >= 1")
+    removed = []
+    for version in list_versions(model_dir)[:-keep]:
+        doomed = model_dir / f"{STAGING_PREFIX}prune-{version}-{secrets.token_hex(4)}"
+        try:
+            os.rename(model_dir / str(version), doomed)
+        except FileNotFoundError:  # a concurrent prune got there first
+            continue
+        shutil.rmtree(doomed, ignore_errors=True)
+        removed.append(version)
+    return removed
