@@ -66,3 +66,30 @@ def make_settings(model_repo: Path) -> Callable[..., Settings]:
         return Settings(**values)  # type: ignore[arg-type]
 
     return build
+
+
+def load_mnist_test_set(mnist_dir: Path) -> tuple[object, object]:
+    """The 10k MNIST test images (uint8 [N, 28, 28]) and labels, straight from IDX."""
+    import numpy as np
+
+    raw = mnist_dir / "MNIST" / "raw"
+    images = np.fromfile(raw / "t10k-images-idx3-ubyte", dtype=np.uint8, offset=16)
+    labels = np.fromfile(raw / "t10k-labels-idx1-ubyte", dtype=np.uint8, offset=8)
+    return images.reshape(-1, 28, 28), labels
+
+
+def png_bytes(pixels: object, mode: str = "L") -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(pixels, mode=mode if mode != "L" else None).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="session")
+def mnist_pngs(mnist_dir: Path) -> list[tuple[bytes, int]]:
+    """The first 1000 MNIST test images as PNG files, with their labels."""
+    images, labels = load_mnist_test_set(mnist_dir)
+    return [(png_bytes(images[i]), int(labels[i])) for i in range(1000)]

@@ -6,11 +6,10 @@ import secrets
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Response
-from fastapi.responses import JSONResponse
 
 from service.api.deps import RuntimeDep, SettingsDep
 from service.api.schemas import ErrorResponse, Health, ModelsResponse, Readiness, ReloadResponse
-from service.errors import Unauthorized
+from service.errors import ModelNotReady, Unauthorized
 from service.metrics import CONTENT_TYPE_LATEST
 
 router = APIRouter(tags=["operations"])
@@ -26,11 +25,11 @@ async def healthz() -> Health:
     summary="Readiness: 200 when every model is loaded, else 503",
     responses={503: {"model": ErrorResponse}},
 )
-async def readyz(runtime: RuntimeDep) -> Readiness | JSONResponse:
+async def readyz(runtime: RuntimeDep) -> Readiness:
     loaded = runtime.registry.loaded()
     missing = [name for name in runtime.registry.names if name not in loaded]
     if missing:
-        return JSONResponse({"detail": f"not loaded: {', '.join(missing)}"}, status_code=503)
+        raise ModelNotReady(f"not loaded: {', '.join(missing)}")
     return Readiness(status="ready", models={name: m.version.version for name, m in loaded.items()})
 
 

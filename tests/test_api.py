@@ -1,0 +1,379 @@
+"""Every endpoint and every error row, through the real app (TestClient + lifespan)."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import math
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from service.app import create_app
+
+
+@pytest.fixture
+def client(make_settings):
+    with TestClient(create_app(make_settings())) as test_client:
+        yield test_client
+
+
+def first_digits(mnist_pngs, count):
+    return mnist_pngs[:count]
+
+
+# --- /predict/pass -------------------------------------------------------------------
+
+
+def test_pass_get_shape_and_values(client):
+    response = client.get("/predict/pass", params={"hours": 4})
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"hours", "probability", "passed", "model"}
+    assert body["hours"] == 4.0
+    assert 0.5 < body["probability"] <= 1.0 and body["passed"] is True
+    assert body["model"]["name"] == "pass" and body["model"]["version"] >= 1
+    low = client.get("/predict/pass?hours=1").json()
+    assert low["passed"] is False and low["probability"] < 0.5
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "",
+        "?hours=",
+        "?hours=abc",
+        "?hours=nan",
+        "?hours=inf",
+        "?hours=-inf",
+        "?hours=-1",
+        "?hours=10000.5",
+        "?hours=1e309",
+    ],
+)
+def test_pass_get_rejects_bad_hours_naming_the_parameter(client, query):
+    response = client.get(f"/predict/pass{query}")
+    assert response.status_code == 422, response.text
+    assert "hours" in response.json()["detail"]
+
+
+def test_pass_post_keeps_input_order(client):
+    hours = [7, 1, 3, 0, 10000]
+    response = client.post("/predict/pass", json={"hours": hours})
+    assert response.status_code == 200
+    body = response.json()
+    assert [p["hours"] for p in body["predictions"]] == hours
+    by_hours = {p["hours"]: p["probability"] for p in body["predictions"]}
+    assert by_hours[0] < by_hours[1] < by_hours[3] < by_hours[7] <= by_hours[10000]
+    assert [p["passed"] for p in body["predictions"]] == [True, False, True, False, True]
+    single = client.get("/predict/pass?hours=3").json()["probability"]
+    assert math.isclose(by_hours[3], single, rel_tol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"hours": []},
+        {"hours": [1] * 1025},
+        {"hours": "4"},
+        {"hours": [1, "x"]},
+        {"hours": [-1]},
+        {},
+        [1, 2],
+        {"hours": [None]},
+    ],
+)
+def test_pass_post_rejects_bad_bodies(client, payload):
+    response = client.post("/predict/pass", json=payload)
+    assert response.status_code == 422, response.text
+    assert isinstance(response.json()["detail"], str)
+
+
+def test_pass_post_rejects_nan_in_json(client):
+    response = client.post(
+        "/predict/pass", content=b'{"hours": [NaN]}', headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422
+
+
+def test_pass_post_accepts_1024_values(client):
+    hours = np.linspace(0, 10, 1024).tolist()
+    body = client.post("/predict/pass", json={"hours": hours}).json()
+    probabilities = [p["probability"] for p in body["predictions"]]
+    assert len(probabilities) == 1024
+    assert all(b >= a - 1e-6 for a, b in itertools.pairwise(probabilities))
+    assert probabilities[0] < 0.01 and probabilities[-1] > 0.99
+
+
+# --- /predict/digit(s) -----------------------------------------------------------------
+
+
+def test_digit_multipart_and_raw_body_agree_and_are_right(client, mnist_pngs):
+    for data, label in first_digits(mnist_pngs, 10):
+        multipart = client.post("/predict/digit", files={"image": ("d.png", data, "image/png")})
+        raw = client.post("/predict/digit", content=data, headers={"content-type": "image/png"})
+        assert multipart.status_code == raw.status_code == 200
+        body = multipart.json()
+        assert body == raw.json()
+        assert set(body) == {"digit", "confidence", "probabilities", "model"}
+        assert body["digit"] == label
+        assert len(body["probabilities"]) == 10
+        assert math.isclose(sum(body["probabilities"]), 1.0, abs_tol=1e-5)
+        assert body["confidence"] == max(body["probabilities"])
+        assert body["model"]["name"] == "digit"
+
+
+def test_digits_keep_upload_order(client, mnist_pngs):
+    sample = first_digits(mnist_pngs, 40)
+    files = [("images", (f"{i}.png", data, "image/png")) for i, (data, _) in enumerate(sample)]
+    response = client.post("/predict/digits", files=files)
+    assert response.status_code == 200
+    predictions = response.json()["predictions"]
+    assert len(predictions) == 40
+    digits = [p["digit"] for p in predictions]
+    assert sum(d == label for d, (_, label) in zip(digits, sample, strict=True)) >= 39
+    one_by_one = [
+        client.post("/predict/digit", content=d, headers={"content-type": "image/png"}).json()[
+            "digit"
+        ]
+        for d, _ in sample
+    ]
+    assert digits == one_by_one
+
+
+def test_digits_bad_image_names_its_index(client, mnist_pngs):
+    files = [
+        ("images", ("a.png", mnist_pngs[0][0], "image/png")),
+        ("images", ("b.png", b"not an image", "image/png")),
+    ]
+    response = client.post("/predict/digits", files=files)
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("input 1:")
+
+
+def test_digits_limits(client, mnist_pngs):
+    data = mnist_pngs[0][0]
+    too_many = [("images", (f"{i}.png", data, "image/png")) for i in range(257)]
+    assert client.post("/predict/digits", files=too_many).status_code in (400, 422)
+    wrong_field = client.post("/predict/digits", files={"image": ("a.png", data, "image/png")})
+    assert wrong_field.status_code == 422
+    assert "images" in wrong_field.json()["detail"]
+
+
+def blank_png(size=(64, 64), color=255):
+    buffer = io.BytesIO()
+    Image.new("L", size, color).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def post_raw(client, data, content_type="image/png", **kwargs):
+    return client.post(
+        "/predict/digit", content=data, headers={"content-type": content_type}, **kwargs
+    )
+
+
+def assert_error(response, status, *, contains=""):
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    detail = response.json()["detail"]
+    assert isinstance(detail, str) and contains.lower() in detail.lower()
+
+
+def test_error_table(client, mnist_pngs):
+    good = mnist_pngs[0][0]
+    assert_error(post_raw(client, b""), 400, contains="empty")
+    assert_error(
+        client.post("/predict/digit", files={"image": ("e.png", b"", "image/png")}),
+        400,
+        contains="empty",
+    )
+    assert_error(post_raw(client, b"hello, I am not an image"), 400)
+    assert_error(post_raw(client, good[: len(good) // 2]), 400)
+    assert_error(post_raw(client, b"x=1", "application/x-www-form-urlencoded"), 415)
+    assert_error(post_raw(client, good, "text/plain"), 415)
+    assert_error(client.post("/predict/digit", content=good), 415)
+    assert_error(post_raw(client, blank_png()), 422, contains="no digit found")
+    assert_error(post_raw(client, blank_png(color=0)), 422, contains="no digit found")
+    assert_error(
+        client.post("/predict/digit", files={"picture": ("a.png", good, "image/png")}),
+        422,
+        contains="image",
+    )
+    text_field = client.post(
+        "/predict/digit",
+        data={"image": "text, not a file"},
+        files={"other": ("a.png", good, "image/png")},
+    )
+    assert_error(text_field, 422, contains="file upload")
+    # ... and the server keeps serving normally.
+    assert (
+        client.post("/predict/digit", files={"image": ("a.png", good, "image/png")}).json()["digit"]
+        == mnist_pngs[0][1]
+    )
+
+
+def test_body_over_the_limit_is_refused_before_it_is_read(make_settings):
+    settings = make_settings(max_upload_bytes=64 * 1024)
+    big = b"\x89PNG" + bytes(100 * 1024)
+    with TestClient(create_app(settings)) as limited:
+        assert_error(post_raw(limited, big), 413, contains="limit")
+
+        def chunks():
+            for _ in range(100):
+                yield bytes(1024)
+
+        assert_error(post_raw(limited, chunks()), 413, contains="limit")
+        files = {"image": ("big.png", big, "image/png")}
+        assert_error(limited.post("/predict/digit", files=files), 413)
+        assert limited.get("/predict/pass?hours=3").status_code == 200
+
+
+def test_image_over_the_pixel_limit_is_413(make_settings):
+    settings = make_settings(max_image_pixels=1_000_000)
+    with TestClient(create_app(settings)) as limited:
+        assert_error(post_raw(limited, blank_png(size=(1001, 1000))), 413, contains="pixel")
+        assert post_raw(limited, blank_png(size=(1000, 1000))).status_code == 422
+
+
+def test_decompression_bomb_is_413(client):
+    bomb = blank_png(size=(20_000, 20_000), color=0)  # 400 Mpx, a few hundred kB of PNG
+    assert len(bomb) < 5 * 1024 * 1024
+    assert_error(post_raw(client, bomb), 413)
+
+
+# --- operations ---------------------------------------------------------------------
+
+
+def test_health_ready_and_models(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert set(ready.json()["models"]) == {"pass", "digit"}
+    models = {m["name"]: m for m in client.get("/models").json()["models"]}
+    assert set(models) == {"pass", "digit"}
+    digit = models["digit"]
+    assert digit["backend"] == "onnx" and digit["device"] == "cpu"
+    assert digit["providers"] == ["CPUExecutionProvider"]
+    assert digit["metrics"]["test_accuracy"] >= 0.98
+    assert "decision_boundary_hours" in models["pass"]["metrics"]
+    assert digit["loaded_at"]
+
+
+def test_not_ready_without_models(tmp_path):
+    from service.settings import Settings
+
+    settings = Settings(model_repository=tmp_path, reload_interval_s=0)
+    with TestClient(create_app(settings)) as empty:
+        assert empty.get("/healthz").status_code == 200
+        assert_error(empty.get("/readyz"), 503, contains="digit")
+        assert_error(empty.get("/predict/pass?hours=4"), 503, contains="not loaded")
+
+
+def test_metrics_exposes_requests_batches_queue_and_versions(client, mnist_pngs):
+    client.get("/predict/pass?hours=4")
+    post_raw(client, mnist_pngs[0][0])
+    text = client.get("/metrics").text
+    assert (
+        'digitpass_http_requests_total{method="GET",route="/predict/pass",status="200"} 1.0' in text
+    )
+    assert (
+        'digitpass_http_request_duration_seconds_bucket{le="0.001",method="POST",route="/predict/digit",status="200"}'
+        in text
+    )
+    assert 'digitpass_inference_batch_size_count{model="digit"} 1.0' in text
+    assert 'digitpass_inference_duration_seconds_count{model="pass"} 1.0' in text
+    assert 'digitpass_queue_depth{model="digit"} 0.0' in text
+    assert 'digitpass_model_version{model="digit"}' in text
+
+
+def test_unknown_routes_are_json_404_and_not_a_metrics_label(client):
+    assert_error(client.get("/nope/123"), 404)
+    assert "/nope/123" not in client.get("/metrics").text
+
+
+def test_admin_reload_reports_models(client):
+    body = client.post("/admin/reload").json()
+    assert {m["name"] for m in body["models"]} == {"pass", "digit"}
+    assert body["failures"] == []
+
+
+def test_admin_reload_needs_the_token_when_one_is_set(make_settings):
+    with TestClient(create_app(make_settings(admin_token="s3cret"))) as guarded:
+        assert_error(guarded.post("/admin/reload"), 401, contains="token")
+        assert_error(guarded.post("/admin/reload", headers={"authorization": "Bearer nope"}), 401)
+        ok = guarded.post("/admin/reload", headers={"authorization": "Bearer s3cret"})
+        assert ok.status_code == 200
+
+
+def test_openapi_documents_both_upload_forms(client):
+    spec = client.get("/openapi.json").json()
+    content = spec["paths"]["/predict/digit"]["post"]["requestBody"]["content"]
+    assert "multipart/form-data" in content and "image/png" in content
+    assert spec["paths"]["/predict/pass"]["get"]["responses"]["422"]
+    assert client.get("/docs").status_code == 200
+
+
+# --- backends -----------------------------------------------------------------------
+
+
+def test_torchscript_backend_gives_the_same_answers(make_settings, mnist_pngs):
+    sample = first_digits(mnist_pngs, 20)
+    answers = {}
+    for backend in ("onnx", "torchscript"):
+        with TestClient(create_app(make_settings(backend=backend))) as backend_client:
+            models = {m["name"]: m for m in backend_client.get("/models").json()["models"]}
+            assert models["digit"]["backend"] == backend
+            digits = [post_raw(backend_client, d).json() for d, _ in sample]
+            passes = backend_client.post("/predict/pass", json={"hours": [0.5, 2, 2.5, 3, 9]})
+            answers[backend] = (digits, passes.json()["predictions"])
+    onnx_digits, onnx_pass = answers["onnx"]
+    ts_digits, ts_pass = answers["torchscript"]
+    for a, b in zip(onnx_digits, ts_digits, strict=True):
+        assert a["digit"] == b["digit"]
+        assert np.allclose(a["probabilities"], b["probabilities"], atol=1e-4)
+    for a, b in zip(onnx_pass, ts_pass, strict=True):
+        assert a["passed"] == b["passed"]
+        assert abs(a["probability"] - b["probability"]) < 1e-5
+
+
+# --- reload -------------------------------------------------------------------------
+
+
+def republish(root, name, source, target, corrupt=None):
+    """Copy version ``source`` to ``target`` as a new version (optionally corrupted)."""
+    import shutil
+
+    shutil.copytree(root / name / str(source), root / name / str(target))
+    metadata_path = root / name / str(target) / "metadata.json"
+    metadata = json.loads(metadata_path.read_text())
+    metadata["version"] = target
+    metadata_path.write_text(json.dumps(metadata))
+    if corrupt:  # same size, different bytes: only the checksum can tell
+        path = root / name / str(target) / corrupt
+        data = bytearray(path.read_bytes())
+        data[len(data) // 2 : len(data) // 2 + 16] = b"\xff" * 16
+        path.write_bytes(bytes(data))
+
+
+def test_reload_picks_up_a_new_version_and_skips_a_broken_one(client, model_repo):
+    (current,) = [int(p.name) for p in (model_repo / "digit").iterdir()]
+    republish(model_repo, "digit", current, current + 1, corrupt="model.onnx")
+    body = client.post("/admin/reload").json()
+    assert [(f["name"], f["version"]) for f in body["failures"]] == [("digit", current + 1)]
+    assert "sha256" in body["failures"][0]["reason"]
+    assert client.get("/readyz").json()["models"]["digit"] == current
+    # A known-bad version is not retried until its files change.
+    assert client.post("/admin/reload").json()["failures"] == []
+    republish(model_repo, "digit", current, current + 2)
+    body = client.post("/admin/reload").json()
+    assert body["failures"] == []
+    assert client.get("/readyz").json()["models"]["digit"] == current + 2
+    assert (
+        client.get("/metrics").text.count(
+            f'digitpass_model_version{{model="digit"}} {current + 2}.0'
+        )
+        == 1
+    )
