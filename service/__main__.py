@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 from collections.abc import Sequence
 
 import uvicorn
@@ -27,9 +28,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _already_handled(signum: int, frame: object) -> None:
+    """uvicorn shuts down gracefully on SIGTERM, then re-raises the signal; absorb it."""
+
+
 def main(args: argparse.Namespace) -> None:
     # Each worker process builds its own Settings; this lets them size thread pools.
     os.environ["DIGITPASS_WORKERS"] = str(args.workers)
+    # After a graceful shutdown uvicorn restores the previous handlers and re-raises the
+    # signal. With this handler in place, the process then exits 0 instead of dying of
+    # SIGTERM, which is what process supervisors expect of a clean stop.
+    signal.signal(signal.SIGTERM, _already_handled)
     uvicorn.run(
         "service.app:create_app",
         factory=True,

@@ -71,6 +71,7 @@ class DynamicBatcher:
         self._on_batch = on_batch
         self._on_queue_depth = on_queue_depth
         self._pending: deque[_Pending] = deque()
+        self._forming = 0  # requests taken into a batch that is waiting to fill
         self._wakeup = asyncio.Event()
         self._closing = False
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"infer-{name}")
@@ -78,7 +79,8 @@ class DynamicBatcher:
 
     @property
     def queue_depth(self) -> int:
-        return len(self._pending)
+        """Requests waiting to run: queued, or in a batch that is still filling."""
+        return len(self._pending) + self._forming
 
     def start(self) -> None:
         if self._worker is None:
@@ -102,11 +104,11 @@ class DynamicBatcher:
         """
         if self._closing:
             raise ModelNotReady(f"model '{self.name}' is shutting down")
-        if len(self._pending) >= self._max_queue:
+        if self.queue_depth >= self._max_queue:
             raise QueueFull(f"model '{self.name}' queue is full ({self._max_queue} requests)")
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending.append(_Pending(rows, future))
-        self._on_queue_depth(len(self._pending))
+        self._on_queue_depth(self.queue_depth)
         self._wakeup.set()
         try:
             return await asyncio.wait_for(future, self._timeout_s)
@@ -124,8 +126,11 @@ class DynamicBatcher:
                 await self._wakeup.wait()
             batch = self._take()
             if self._max_delay_s > 0:
+                self._forming = len(batch)
+                self._on_queue_depth(self.queue_depth)
                 await self._fill(batch)
-            self._on_queue_depth(len(self._pending))
+                self._forming = 0
+            self._on_queue_depth(self.queue_depth)
             live = [p for p in batch if not p.future.done()]  # timed out or client gone
             if live:
                 await self._run(live)
@@ -162,6 +167,8 @@ class DynamicBatcher:
                 return
             before = len(batch)
             self._take(batch)
+            self._forming = len(batch)
+            self._on_queue_depth(self.queue_depth)
             if len(batch) == before and self._pending:
                 return  # the next request does not fit: run what we have
 

@@ -37,10 +37,13 @@ def configure_logging(level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # Loggers that uvicorn configured get our handler instead of theirs; one it switched
+    # off (no handler, no propagation: the access log with access_log=False) stays off.
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logger = logging.getLogger(name)
-        logger.handlers[:] = []
-        logger.propagate = True
+        if logger.handlers:
+            logger.handlers[:] = [handler]
+            logger.propagate = False
 
 
 def log_event(logger: logging.Logger, event: str, level: int = logging.INFO, **fields: Any) -> None:

@@ -23,7 +23,7 @@ router = APIRouter(prefix="/predict", tags=["predict"])
 
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    common = (422, 500, 503, 504)
+    common = (400, 413, 422, 500, 503, 504)  # 400/413: unreadable or oversized bodies
     return {code: {"model": ErrorResponse} for code in sorted({*codes, *common})}
 
 
@@ -72,7 +72,7 @@ async def predict_pass_batch(runtime: RuntimeDep, body: PassBatchRequest) -> Pas
 
 @router.post(
     "/digit",
-    responses=_errors(400, 413, 415),
+    responses=_errors(415),
     summary="Classify one handwritten digit image",
     openapi_extra=image_request_body(multipart_field="image", many=False),
 )
@@ -86,7 +86,7 @@ async def predict_digit(request: Request, runtime: RuntimeDep) -> DigitResponse:
 
 @router.post(
     "/digits",
-    responses=_errors(400, 413, 415),
+    responses=_errors(415),
     summary="Classify 1 to 256 digit images, in upload order",
     openapi_extra=image_request_body(multipart_field="images", many=True),
 )
