@@ -70,7 +70,7 @@ def load_pass_csv(path: Path) -> PassData:
     hours: list[float] = []
     passed: list[float] = []
     for line, row in rows:
-        where = f"{path}:{line}"
+        where = f"{path}, line {line}"
         if len(row) <= max(hours_at, passed_at):
             raise DataError(f"{where}: expected {len(header)} fields, got {len(row)}")
         hour = _number(row[hours_at], "hours", where)

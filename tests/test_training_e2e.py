@@ -1,0 +1,95 @@
+"""End to end: ``python -m training digit`` for one epoch on a subset of the real MNIST,
+published into a temporary repository, then checked the way the service reads it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+
+from training.metadata import sha256_file
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def read_idx_numpy(path: Path) -> np.ndarray:
+    """Independent of training.mnist: the IDX header is 4 bytes + 4 per dimension."""
+    data = path.read_bytes()
+    ndim = data[3]
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
+
+
+@pytest.mark.e2e
+def test_digit_trains_one_epoch_and_publishes(tmp_path, mnist_dir):
+    repository = tmp_path / "models"
+    command = [
+        sys.executable, "-m", "training", "digit",
+        "--data-dir", str(mnist_dir),
+        "--repository", str(repository),
+        "--runs-dir", str(tmp_path / "runs"),
+        "--epochs", "1",
+        "--train-limit", "5000",
+        "--min-accuracy", "0.8",
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=240, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "digit: epoch  1/1" in done.stdout and "published" in done.stdout
+
+    folder = repository / "digit" / "1"
+    meta = json.loads((folder / "metadata.json").read_text())
+    assert (meta["name"], meta["version"], meta["schema_version"]) == ("digit", 1, 1)
+    assert meta["framework"]["onnx_opset"] >= 17
+    assert meta["dataset"] == {
+        "name": "MNIST",
+        "path": str(mnist_dir),
+        "train_size": 5000,
+        "val_size": 5000,
+        "test_size": 10000,
+    }
+    assert meta["training"]["epochs_run"] == 1 and meta["training"]["config"]["train_limit"] == 5000
+    assert meta["input"]["name"] == "image" and meta["input"]["shape"] == [-1, 784]
+    assert meta["input"]["preprocessing"]["mean"] == 0.1307
+    assert meta["input"]["preprocessing"]["std"] == 0.3081
+    assert meta["output"] == {"name": "logits", "shape": [-1, 10], "kind": "logits"}
+    assert meta["labels"] == [str(d) for d in range(10)]
+    metrics = meta["metrics"]
+    assert 0.8 <= metrics["test_accuracy"] <= 1.0 and metrics["test_loss"] > 0
+    assert sorted(metrics["per_class_accuracy"]) == meta["labels"]
+    expected_files = {
+        "model.onnx",
+        "model.pt",
+        "loss_curve.png",
+        "accuracy_curve.png",
+        "confusion_matrix.png",
+    }
+    assert set(meta["artifacts"]) == expected_files
+    assert {p.name for p in folder.iterdir()} == expected_files | {"metadata.json"}
+    for name, entry in meta["artifacts"].items():
+        assert entry["sha256"] == sha256_file(folder / name)
+    assert list((tmp_path / "runs").glob("digit-*/events.out.tfevents.*"))
+
+    # The published files, evaluated on their own with the metadata's preprocessing,
+    # reproduce the reported test accuracy.
+    raw = mnist_dir / "MNIST" / "raw"
+    pixels = read_idx_numpy(raw / "t10k-images-idx3-ubyte").reshape(-1, 784) / 255.0
+    labels = read_idx_numpy(raw / "t10k-labels-idx1-ubyte")
+    prep = meta["input"]["preprocessing"]
+    images = ((pixels - prep["mean"]) / prep["std"]).astype(np.float32)
+    session = ort.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
+    (logits,) = session.run(["logits"], {"image": images})
+    onnx_accuracy = float((logits.argmax(1) == labels).mean())
+    scripted = torch.jit.load(str(folder / "model.pt"))
+    with torch.no_grad():
+        script_logits = scripted(torch.from_numpy(images)).numpy()
+    script_accuracy = float((script_logits.argmax(1) == labels).mean())
+    assert onnx_accuracy == pytest.approx(metrics["test_accuracy"], abs=2e-4)
+    assert script_accuracy == pytest.approx(metrics["test_accuracy"], abs=2e-4)
