@@ -288,3 +288,88 @@ def test_schemathesis_finds_no_5xx_and_no_schema_violation(model_repo, tmp_path)
         log = server.log()
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     assert "Traceback" not in log
+
+
+def test_full_queue_is_503_with_retry_after_and_queued_requests_still_finish(
+    model_repo, mnist_pngs
+):
+    png = mnist_pngs[0][0]
+    settings = {"max_batch_delay_ms": 2000, "max_batch_size": 256, "max_queue": 4}
+    with run_server(server_env(model_repo, **settings)) as server:
+
+        async def scenario() -> tuple[httpx.Response, list[httpx.Response]]:
+            queued = asyncio.create_task(post_digits(server.url, [png] * 4, concurrency=4))
+            async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+                deadline = time.monotonic() + 30
+                while (
+                    metric(
+                        (await client.get("/metrics")).text, "digitpass_queue_depth", model="digit"
+                    )
+                    < 4
+                ):
+                    assert time.monotonic() < deadline, "requests never queued"
+                    await asyncio.sleep(0.01)
+                refused = await client.post(
+                    "/predict/digit", content=png, headers={"content-type": "image/png"}
+                )
+            return refused, await queued
+
+        refused, queued = asyncio.run(scenario())
+    assert refused.status_code == 503
+    assert refused.headers["retry-after"] == "1"
+    assert "queue is full" in refused.json()["detail"]
+    assert [r.status_code for r in queued] == [200] * 4
+
+
+def test_a_request_waiting_past_the_timeout_is_504_and_never_run(model_repo, mnist_pngs):
+    settings = {"max_batch_delay_ms": 3000, "max_batch_size": 256, "request_timeout_s": 0.3}
+    with run_server(server_env(model_repo, **settings)) as server:
+        response = httpx.post(
+            server.url + "/predict/digit",
+            content=mnist_pngs[0][0],
+            headers={"content-type": "image/png"},
+            timeout=30,
+        )
+        assert response.status_code == 504
+        assert "did not answer within 0.3 s" in response.json()["detail"]
+        # After the batch window closes, nothing ran: the only request had given up.
+        deadline = time.monotonic() + 10
+        while (
+            metric(httpx.get(server.url + "/metrics").text, "digitpass_queue_depth", model="digit")
+            > 0
+        ):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        text = httpx.get(server.url + "/metrics").text
+    assert metric(text, "digitpass_inference_batch_size_count", model="digit") == 0
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        [
+            "{python}",
+            "-m",
+            "uvicorn",
+            "service.app:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "{port}",
+        ],
+        ["{python}", "-m", "service", "--host", "127.0.0.1", "--port", "{port}", "--workers", "2"],
+    ],
+    ids=["uvicorn-factory", "two-workers"],
+)
+def test_other_ways_to_start_serve(model_repo, mnist_pngs, command, request):
+    args = [part.replace("{python}", sys.executable) for part in command]
+    with run_server(server_env(model_repo), args=args) as server:
+        responses = asyncio.run(post_digits(server.url, [d for d, _ in mnist_pngs[:20]], 10))
+        assert [r.json()["digit"] for r in responses] == [label for _, label in mnist_pngs[:20]]
+        exit_code = server.stop()
+    assert '"event": "service_stopped"' in server.log()  # a graceful shutdown either way
+    # Bare uvicorn dies of the SIGTERM it re-raises after shutting down; digitpass-serve
+    # absorbs it and exits 0.
+    expected = -15 if "uvicorn-factory" in request.node.name else 0
+    assert exit_code == expected, server.log()

@@ -1,0 +1,76 @@
+"""The settings object: defaults, environment, validation."""
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from service.settings import Settings
+
+
+def test_defaults(monkeypatch):
+    for name in list(__import__("os").environ):
+        if name.startswith("DIGITPASS_"):
+            monkeypatch.delenv(name)
+    settings = Settings()
+    assert settings.model_repository == Path("models")
+    assert settings.backend == "onnx" and settings.device == "auto"
+    assert settings.max_batch_size == 64 and settings.max_batch_delay_ms == 0
+    assert settings.max_queue == 1024 and settings.request_timeout_s == 10
+    assert settings.max_upload_bytes == 5 * 1024 * 1024
+    assert settings.max_image_pixels == 25_000_000
+    assert settings.reload_interval_s == 2
+    assert settings.admin_token is None
+
+
+def test_environment_with_prefix(monkeypatch):
+    monkeypatch.setenv("DIGITPASS_MODEL_REPOSITORY", "/srv/models")
+    monkeypatch.setenv("DIGITPASS_BACKEND", "torchscript")
+    monkeypatch.setenv("DIGITPASS_MAX_BATCH_DELAY_MS", "2.5")
+    monkeypatch.setenv("DIGITPASS_LOG_LEVEL", "DEBUG")
+    settings = Settings()
+    assert settings.model_repository == Path("/srv/models")
+    assert settings.backend == "torchscript"
+    assert settings.max_batch_delay_s == pytest.approx(0.0025)
+    assert settings.log_level == "debug"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("BACKEND", "tensorflow"),
+        ("DEVICE", "tpu"),
+        ("MAX_BATCH_SIZE", "0"),
+        ("MAX_BATCH_SIZE", "many"),
+        ("MAX_BATCH_DELAY_MS", "-1"),
+        ("MAX_QUEUE", "0"),
+        ("REQUEST_TIMEOUT_S", "0"),
+        ("MAX_UPLOAD_BYTES", "10"),
+        ("RELOAD_INTERVAL_S", "-2"),
+        ("LOG_LEVEL", "chatty"),
+    ],
+)
+def test_invalid_values_are_refused_naming_the_setting(monkeypatch, name, value):
+    monkeypatch.setenv(f"DIGITPASS_{name}", value)
+    with pytest.raises(ValidationError) as refused:
+        Settings()
+    assert name.lower() in str(refused.value)
+
+
+def test_intra_op_threads_share_the_cores_between_workers(monkeypatch):
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    assert Settings(workers=1).resolved_intra_op_threads() == 4
+    assert Settings(workers=2).resolved_intra_op_threads() == 2
+    assert Settings(workers=8).resolved_intra_op_threads() == 1
+    assert Settings(workers=2, intra_op_threads=3).resolved_intra_op_threads() == 3
+
+
+def test_settings_are_not_read_at_import_time(monkeypatch):
+    import importlib
+
+    import service.app
+
+    monkeypatch.setenv("DIGITPASS_BACKEND", "not-a-backend")
+    importlib.reload(service.app)  # importing must not validate the environment
+    with pytest.raises(ValidationError):
+        service.app.create_app()
