@@ -50,8 +50,13 @@ test: lint
 train: $(VENV)/.stamp-dev
 	$(BIN)/python -m training all
 
+# wrk (the load generator) comes from Debian's packages; installed here if missing.
+# BENCH_ARGS passes options through, e.g. make bench BENCH_ARGS="--only serving --duration 5".
 bench: $(VENV)/.stamp-dev
-	$(BIN)/python -m bench
+	@command -v wrk >/dev/null 2>&1 || { \
+		sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$sudo apt-get update && $$sudo apt-get install -y wrk; }
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache runs

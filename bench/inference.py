@@ -1,0 +1,126 @@
+"""Inference micro-benchmark: samples/s by batch size, ONNX Runtime vs TorchScript.
+
+Runs the committed digit model through the service's own backends
+(``service.backends.create_backend``, the settings a 1-worker service uses), on the
+CPU and, where a GPU is visible, on CUDA. Inputs are real MNIST test images,
+normalised. Each point is the median of many timed calls, so a busy neighbour
+shifts it less than a mean would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import time
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from bench import mnist_dir, newest_version
+
+BATCH_SIZES = tuple(2**i for i in range(11))  # 1 .. 1024
+MIN_TIME_S = 0.3
+MIN_CALLS = 5
+WARMUP_CALLS = 3
+MEAN, STD = 0.1307, 0.3081
+
+
+def mnist_batch(rows: int) -> np.ndarray:
+    """The first ``rows`` MNIST test images, normalised, float32 ``[rows, 784]``."""
+    path = mnist_dir() / "MNIST" / "raw" / "t10k-images-idx3-ubyte"
+    pixels = np.fromfile(path, dtype=np.uint8, offset=16, count=rows * 784)
+    return ((pixels.astype(np.float32) / 255.0 - MEAN) / STD).reshape(rows, 784)
+
+
+def time_calls(run: Any, batch: np.ndarray, min_time_s: float) -> list[float]:
+    """Seconds per call of ``run(batch)``, for at least ``min_time_s`` and ``MIN_CALLS`` calls."""
+    for _ in range(WARMUP_CALLS):
+        run(batch)
+    times: list[float] = []
+    deadline = time.perf_counter() + min_time_s
+    while len(times) < MIN_CALLS or time.perf_counter() < deadline:
+        started = time.perf_counter()
+        run(batch)
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def devices() -> list[str]:
+    from service.backends.device import nvidia_gpu_count
+
+    return ["cpu", "cuda"] if nvidia_gpu_count() > 0 else ["cpu"]
+
+
+def run_inference(
+    batch_sizes: Sequence[int] = BATCH_SIZES, min_time_s: float = MIN_TIME_S
+) -> dict[str, Any]:
+    """Samples/s for every backend x device x batch size; see ``bench.report``."""
+    from service.backends import create_backend
+
+    version = newest_version("digit")
+    meta = json.loads((version / "metadata.json").read_text())
+    cores = len(os.sched_getaffinity(0))
+    inputs = mnist_batch(max(batch_sizes))
+    results = []
+    for device in devices():
+        for kind, file_name in (("onnx", "model.onnx"), ("torchscript", "model.pt")):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)  # torch.jit.load is deprecated
+                backend = create_backend(
+                    kind,
+                    version / file_name,
+                    device=device,
+                    input_name=meta["input"]["name"],
+                    output_name=meta["output"]["name"],
+                    intra_op_threads=cores,
+                )
+            for size in batch_sizes:
+                times = time_calls(backend.run, inputs[:size], min_time_s)
+                median = statistics.median(times)
+                entry = {
+                    "backend": kind,
+                    "device": backend.device,
+                    "batch_size": size,
+                    "calls": len(times),
+                    "median_ms": round(median * 1000, 4),
+                    "samples_per_s": round(size / median, 1),
+                }
+                results.append(entry)
+                print(
+                    f"bench: {kind:<12}{backend.device:<5} batch {size:>5}  "
+                    f"{entry['samples_per_s']:>12,.0f} samples/s  {entry['median_ms']:.3f} ms",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    return {
+        "benchmark": "inference",
+        "model": f"digit/{version.name}",
+        "architecture": meta.get("training", {}).get("config", {}).get("architecture"),
+        "intra_op_threads": cores,
+        "min_time_s": min_time_s,
+        "results": results,
+        "preprocess": preprocess_cost(),
+    }
+
+
+def preprocess_cost(images: int = 200) -> dict[str, Any] | None:
+    """The service's own preprocessing of a 28x28 MNIST PNG, per image (median)."""
+    try:
+        from bench.payload import mnist_png
+        from service.preprocess import ImageSpec, preprocess_image
+
+        meta = json.loads((newest_version("digit") / "metadata.json").read_text())
+        spec = ImageSpec.from_metadata(meta["input"]["preprocessing"])
+        pngs = [mnist_png(i) for i in range(images)]
+    except Exception as error:  # the service's API may move; the rest still runs
+        return {"error": repr(error)}
+    times = []
+    for png in pngs * 2:
+        started = time.perf_counter()
+        preprocess_image(png, spec, max_pixels=25_000_000)
+        times.append(time.perf_counter() - started)
+    return {"images": len(times), "median_us": round(statistics.median(times) * 1e6, 1)}

@@ -1,0 +1,86 @@
+"""The naive baseline, written the way tutorials write it.
+
+A FastAPI endpoint taking an ``UploadFile``, PIL + torchvision transforms, and an
+eager PyTorch model called once per request under ``no_grad``: no batching, no
+thread pool, inference on the event loop. The eager modules are rebuilt from their
+definitions (``training.digit_model`` for the digit MLP) and their weights are
+loaded from the committed TorchScript files' ``state_dict``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import warnings
+from typing import Annotated
+
+import torch
+from fastapi import FastAPI, File, Query, UploadFile
+from PIL import Image
+from torch import nn
+from torchvision import transforms
+
+from bench import newest_version
+from training.digit_model import build_model
+
+
+class PassModel(nn.Module):
+    """Logistic regression: hours [n, 1] -> P(pass) [n, 1]."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(1, 1)
+
+    def forward(self, hours: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.linear(hours))
+
+
+def load_weights(model: nn.Module, folder_name: str) -> nn.Module:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # TorchScript is deprecated
+        scripted = torch.jit.load(str(newest_version(folder_name) / "model.pt"), map_location="cpu")
+    model.load_state_dict(scripted.state_dict())
+    return model.eval()
+
+
+digit_meta = json.loads((newest_version("digit") / "metadata.json").read_text())
+digit_model = load_weights(build_model(digit_meta["training"]["config"]["arch"]), "digit")
+pass_model = load_weights(PassModel(), "pass")
+
+transform = transforms.Compose(
+    [
+        transforms.Grayscale(),
+        transforms.Resize(28),
+        transforms.ToTensor(),
+        transforms.Normalize((0.1307,), (0.3081,)),
+    ]
+)
+
+app = FastAPI(title="naive digit classifier")
+
+
+@app.get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@app.get("/predict/pass")
+async def predict_pass(hours: Annotated[float, Query(ge=0, le=10_000)]) -> dict[str, object]:
+    with torch.no_grad():
+        probability = pass_model(torch.tensor([[hours]])).item()
+    return {"hours": hours, "probability": probability, "passed": probability >= 0.5}
+
+
+@app.post("/predict/digit")
+async def predict_digit(image: UploadFile = File(...)) -> dict[str, object]:  # noqa: B008
+    contents = await image.read()
+    pil_image = Image.open(io.BytesIO(contents))
+    tensor = transform(pil_image).view(1, -1)
+    with torch.no_grad():
+        probabilities = torch.softmax(digit_model(tensor), dim=1)[0]
+    digit = int(probabilities.argmax())
+    return {
+        "digit": digit,
+        "confidence": float(probabilities[digit]),
+        "probabilities": probabilities.tolist(),
+    }

@@ -1,0 +1,127 @@
+"""The "what it means" section: sentences computed from the results."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.targets import TARGET_LEVEL
+
+
+def _get(serving: dict[str, Any], row: str, endpoint: str, level: int) -> dict[str, Any] | None:
+    for entry in serving["results"]:
+        if (entry["row"], entry.get("endpoint"), entry["concurrency"]) == (row, endpoint, level):
+            return entry if "rps" in entry else None
+    return None
+
+
+def others_load(serving: dict[str, Any]) -> tuple[float, float, list[str]]:
+    """Mean and max cores' worth of CPU used by other processes while measuring; top names."""
+    shares, names = [], {}
+    for entry in serving["results"]:
+        if "rps" in entry and entry["duration_s"] > 0:
+            shares.append(entry["other_cpu_s"] / entry["duration_s"])
+            for name, seconds in entry.get("other_top", {}).items():
+                names[name] = names.get(name, 0.0) + seconds
+    if not shares:
+        return 0.0, 0.0, []
+    top = sorted(names, key=lambda n: -names[n])[:3]
+    return sum(shares) / len(shares), max(shares), top
+
+
+def serving_reading(serving: dict[str, Any]) -> list[str]:
+    level = TARGET_LEVEL
+    out = []
+    ours = _get(serving, "digitpass", "digit", level)
+    ceiling = _get(serving, "ceiling", "digit", level)
+    if ours and ceiling:
+        out.append(
+            f"At concurrency {level}, `/predict/digit` serves {ours['rps']:.0f} req/s, "
+            f"{ours['ratio']:.0%} of the {ceiling['rps']:.0f} req/s that the same stack manages "
+            f"when it only parses the upload (p99 {ours['p99_ms']:.1f} ms vs "
+            f"{ceiling['p99_ms']:.1f} ms). The gap is digitpass's own per-request work: "
+            "middleware, decoding and MNIST preprocessing, the hop to the inference thread "
+            "and back, and building the response."
+        )
+    batch1 = _get(serving, "digitpass-batch1", "digit", level)
+    if ours and batch1:
+        out.append(
+            f"Dynamic batching is worth {ours['rps'] / batch1['rps']:.1f}x on uploads at "
+            f"concurrency {level} ({ours['rps']:.0f} vs {batch1['rps']:.0f} req/s, mean batch "
+            f"{ours.get('mean_batch') or 0:.1f} vs 1): one inference call and one thread hop "
+            "serve many requests."
+        )
+    naive = _get(serving, "naive", "digit", level)
+    if ours and naive:
+        out.append(
+            f"The naive baseline manages {naive['rps']:.0f} req/s (p99 {naive['p99_ms']:.0f} ms): "
+            "it runs PIL, torchvision and the eager model on the event loop, one request at "
+            "a time, and eager PyTorch's default thread pool (one thread per core) fights the "
+            "other processes for the cores on every tiny matrix multiply."
+        )
+    peer = _get(serving, "litserve", "digit", level)
+    if ours and peer:
+        out.append(
+            f"LitServe, batching the same ONNX model (max 64 rows, 5 ms timeout), serves "
+            f"{peer['rps']:.0f} req/s with p99 {peer['p99_ms']:.1f} ms: its request queue "
+            "between the HTTP process and the inference worker process costs a pickling "
+            "round trip per request."
+        )
+    workers = _get(serving, "digitpass-workers2", "digit", level)
+    if ours and workers:
+        out.append(
+            f"Two workers give {workers['rps']:.0f} req/s against one worker's "
+            f"{ours['rps']:.0f}: with 2 cores, a second event loop can use the core that one "
+            "loop leaves idle, at the price of a second copy of the models."
+        )
+    script = _get(serving, "digitpass-torchscript", "digit", level)
+    if ours and script:
+        out.append(
+            f"The TorchScript backend serves {script['rps']:.0f} req/s against ONNX Runtime's "
+            f"{ours['rps']:.0f}; at these batch sizes the model is not the bottleneck."
+        )
+    passed = _get(serving, "digitpass", "pass", level)
+    if passed and passed.get("ratio") is not None:
+        out.append(
+            f"`/predict/pass` reaches {passed['ratio']:.0%} of the GET ceiling at concurrency "
+            f"{level} ({passed['rps']:.0f} req/s)."
+        )
+    mean, peak, top = others_load(serving)
+    if peak > 0.1:
+        out.append(
+            f"Other processes were running: while measuring, they used {mean:.2f} cores on "
+            f"average and up to {peak:.2f} of the machine's cores ({', '.join(top)}). Ratios "
+            "to the ceiling hold better than absolute numbers, because each level's rows ran "
+            "back to back; single runs still move by 10-20%."
+        )
+    return out
+
+
+def inference_reading(inference: dict[str, Any]) -> list[str]:
+    by = {(e["backend"], e["device"], e["batch_size"]): e for e in inference["results"]}
+    out = []
+    for backend in ("onnx", "torchscript"):
+        one, many = by.get((backend, "cpu", 1)), by.get((backend, "cpu", 64))
+        if one and many:
+            out.append(
+                f"{backend} on the CPU: {one['samples_per_s']:,.0f} samples/s one at a time, "
+                f"{many['samples_per_s']:,.0f} at batch 64 ({one['median_ms']:.2f} ms per "
+                f"single call, {many['median_ms']:.2f} ms per batch of 64)."
+            )
+    pre = inference.get("preprocess") or {}
+    if "median_us" in pre:
+        out.append(
+            f"The service's preprocessing of one 28x28 PNG takes {pre['median_us']:.0f} µs "
+            "(median): per request it costs about as much as a single inference call."
+        )
+    return out
+
+
+def training_reading(training: dict[str, Any]) -> list[str]:
+    out = []
+    for entry in training["results"]:
+        out.append(
+            f"`{entry['arch']}` ({entry['architecture']}): {entry['seconds_per_epoch']} s per "
+            f"epoch on the CPU, test accuracy {entry['test_accuracy']:.4f} after "
+            f"{entry['epochs']} epochs."
+        )
+    return out

@@ -1,0 +1,106 @@
+"""The benchmark code runs: a few seconds of serving and inference (no LitServe, no training).
+
+With wrk installed the serving smoke uses it; without, bench's Python load generator,
+which is also driven directly below, so the fallback is exercised on every machine.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+from bench.__main__ import main
+from bench.loadgen import Target, run_load
+from bench.payload import DIGIT_PATH, PASS_QUERY, mnist_png, multipart_body, multipart_content_type
+from bench.promstats import BatchTotals, mean_batch, parse_batch_totals
+from bench.report import render
+from bench.servers import Server, ServerSpec
+from bench.wrk import parse_summary
+
+
+@pytest.fixture
+def mnist_env(mnist_dir, monkeypatch):
+    monkeypatch.setenv("MNIST_DIR", str(mnist_dir))
+    return mnist_dir
+
+
+def test_smoke_run_writes_well_formed_results(mnist_env, tmp_path):
+    assert main(["--smoke", "--results-dir", str(tmp_path)]) == 0
+
+    serving = json.loads((tmp_path / "serving.json").read_text())
+    results = serving["results"]
+    assert {(r["row"], r["endpoint"]) for r in results} == {
+        ("ceiling", "pass"),
+        ("ceiling", "digit"),
+        ("digitpass", "pass"),
+        ("digitpass", "digit"),
+    }
+    for entry in results:
+        assert entry["concurrency"] == 16
+        assert entry["requests"] > 0 and entry["rps"] > 0, entry
+        assert entry["errors"] == 0, entry
+        assert 0 < entry["p50_ms"] <= entry["p99_ms"] <= entry["max_ms"], entry
+        assert entry["ratio"] > 0, entry
+    for entry in results:
+        if entry["row"] == "digitpass":
+            assert entry["mean_batch"] >= 1, entry
+    assert serving["meta"]["machine"]["cores"] >= 1
+
+    inference = json.loads((tmp_path / "inference.json").read_text())
+    points = {(r["backend"], r["batch_size"]) for r in inference["results"]}
+    assert {("onnx", 1), ("onnx", 2), ("torchscript", 1), ("torchscript", 2)} <= points
+    assert all(r["samples_per_s"] > 0 for r in inference["results"])
+
+    doc = render(tmp_path)
+    assert "## Serving" in doc and "## Inference micro-benchmark" in doc
+    assert "not measured" in doc  # the targets are judged at concurrency 64 only
+
+
+def test_python_load_generator_against_the_ceiling(mnist_env, tmp_path):
+    argv = [sys.executable, "-m", "bench.launch", "bench.ceiling_app:app", "--port", "{port}"]
+    server = Server("ceiling", ServerSpec(argv, "/healthz", startup_timeout_s=60), tmp_path)
+    server.start()
+    try:
+        server.wait_ready()
+        upload = Target(
+            server.url + DIGIT_PATH, "POST", multipart_body(mnist_png(0)), multipart_content_type()
+        )
+        for target in (Target(server.url + PASS_QUERY), upload):
+            result = run_load(target, concurrency=4, duration_s=0.5, tool="python")
+            assert result.requests > 0 and result.rps > 0
+            assert result.errors == 0
+        missing = run_load(
+            Target(server.url + "/nope"), concurrency=2, duration_s=0.2, tool="python"
+        )
+        assert missing.non_2xx == missing.requests > 0
+    finally:
+        server.stop()
+
+
+def test_parsers():
+    text = (
+        'digitpass_inference_batch_size_bucket{le="1.0",model="digit"} 3.0\n'
+        'digitpass_inference_batch_size_sum{model="digit"} 40.0\n'
+        'digitpass_inference_batch_size_count{model="digit"} 10.0\n'
+        'digitpass_inference_batch_size_sum{model="pass"} 5.0\n'
+    )
+    totals = parse_batch_totals(text)
+    assert totals["digit"] == BatchTotals(40.0, 10.0)
+    assert mean_batch(BatchTotals(20.0, 5.0), totals["digit"]) == 4.0
+    assert mean_batch(totals["digit"], totals["digit"]) is None
+
+    line = (
+        'BENCH_JSON {"duration_us":2000000,"requests":500,"p50_us":1500,"p90_us":2500,'
+        '"p99_us":4000,"max_us":9000,"connect":0,"read":1,"write":0,"status":3,"timeout":2}'
+    )
+    result = parse_summary("Running 2s test\n" + line + "\n", concurrency=8)
+    assert result.rps == 250.0 and result.p99_ms == 4.0
+    assert (result.non_2xx, result.socket_errors, result.errors) == (3, 3, 6)
+
+
+def test_multipart_body_is_one_png_field():
+    png = mnist_png(0)
+    body = multipart_body(png)
+    assert png in body and body.count(png[:8]) == 1
