@@ -398,6 +398,7 @@ def test_compose_gpu_override_reserves_nvidia_gpus_for_both_services():
 # --- the entrypoint, outside Docker ------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_serve_entrypoint_and_environment_start_a_healthy_service(monkeypatch):
     """Run the serve image's ENTRYPOINT with its ENV, read from the Dockerfile: the port
     becomes a free one, /opt/venv this venv, and the model repository the repo's models/.
