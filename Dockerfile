@@ -18,7 +18,7 @@
 # cublas). That keeps one CUDA copy whose versions are pinned by onnxruntime
 # itself, with no Python to bolt onto an Ubuntu CUDA image, and it serves on the
 # CPU when no GPU is visible. The NVIDIA driver (libcuda.so.1) is not in the image:
-# `docker run --gpus all` mounts the host's. LD_LIBRARY_PATH below points the
+# `docker run --gpus all` mounts the host's, which must support CUDA 13 (>= 580). LD_LIBRARY_PATH below points the
 # dynamic loader at the nvidia-* wheels, because onnxruntime does not look there
 # by itself (the service does not call onnxruntime.preload_dlls()).
 
