@@ -263,6 +263,23 @@ def test_gpu_library_path_resolves_every_cuda_library_onnxruntime_needs():
     assert cudnn.is_file()
 
 
+def test_train_entrypoint_publishes_where_serve_reads(monkeypatch):
+    """The train image's command, parsed by digitpass-train's own parser, publishes into
+    the folder the serve image reads, and reads MNIST from the /data volume."""
+    from training.cli import build_parser
+
+    argv = entrypoint_argv("train")
+    assert argv[0] == "digitpass-train"
+    train_env = image_env("train", {"PATH": "/usr/bin"})
+    monkeypatch.setenv("MNIST_DIR", train_env["MNIST_DIR"])  # read when the parser is built
+    args = build_parser().parse_args(argv[1:])
+    assert args.command == "all"
+    workdir = [s.last("WORKDIR") for s in stage_chain(read_stages(), "train") if s.all("WORKDIR")]
+    published = os.path.normpath(os.path.join(workdir[-1], args.repository))
+    assert published == image_env("serve", {"PATH": "/usr/bin"})["DIGITPASS_MODEL_REPOSITORY"]
+    assert args.data_dir == Path("/data")
+
+
 # --- .dockerignore ---------------------------------------------------------------------
 
 
