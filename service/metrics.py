@@ -51,7 +51,7 @@ class ServiceMetrics:
         )
         self.model_version = Gauge(
             "digitpass_model_version",
-            "Version of each model now being served (0 = none).",
+            "Version of each model now being served (no sample until one is loaded).",
             ["model"],
             registry=self.registry,
         )

@@ -85,6 +85,10 @@ def test_onnx_backend_asks_for_cuda_only_when_a_gpu_is_visible(monkeypatch, comm
     monkeypatch.setattr(onnx_backend, "nvidia_gpu_count", lambda: 1)
     monkeypatch.setattr(onnx_backend.ort, "get_available_providers", lambda: BOTH)
     monkeypatch.setattr(onnx_backend.ort, "InferenceSession", recording_session)
+    preloaded = []
+    monkeypatch.setattr(
+        onnx_backend.ort, "preload_dlls", lambda **kw: preloaded.append(kw), raising=False
+    )
     version = committed_model("pass")
     backend = onnx_backend.OnnxBackend(
         version.artifact("onnx"),
@@ -94,6 +98,7 @@ def test_onnx_backend_asks_for_cuda_only_when_a_gpu_is_visible(monkeypatch, comm
         intra_op_threads=1,
     )
     assert requested["providers"] == [CUDA_PROVIDER, CPU_PROVIDER]
+    assert preloaded == [{"directory": ""}]  # CUDA libraries from pip packages, if any
     assert backend.device == "cpu"  # what the session really uses is reported
     assert backend.providers == (CPU_PROVIDER,)
 
@@ -110,6 +115,10 @@ def test_onnx_backend_on_a_cpu_host_never_asks_for_cuda(monkeypatch, committed_m
 
     monkeypatch.setattr(onnx_backend, "nvidia_gpu_count", lambda: 0)
     monkeypatch.setattr(onnx_backend.ort, "InferenceSession", recording_session)
+    preloaded = []
+    monkeypatch.setattr(
+        onnx_backend.ort, "preload_dlls", lambda **kw: preloaded.append(kw), raising=False
+    )
     version = committed_model("pass")
     onnx_backend.OnnxBackend(
         version.artifact("onnx"),
@@ -119,3 +128,28 @@ def test_onnx_backend_on_a_cpu_host_never_asks_for_cuda(monkeypatch, committed_m
         intra_op_threads=1,
     )
     assert requested["providers"] == [CPU_PROVIDER]
+    assert preloaded == []
+
+
+def test_onnx_backend_refuses_to_fall_back_when_cuda_was_demanded(monkeypatch, committed_model):
+    """device=cuda with a GPU whose CUDA provider fails to start is an error, not the CPU."""
+    from service.backends import onnx_backend
+    from service.backends.base import BackendError
+
+    real_session = onnx_backend.ort.InferenceSession
+
+    def cpu_only_session(path, sess_options=None, providers=None):
+        return real_session(path, sess_options=sess_options, providers=[CPU_PROVIDER])
+
+    monkeypatch.setattr(onnx_backend, "nvidia_gpu_count", lambda: 1)
+    monkeypatch.setattr(onnx_backend.ort, "get_available_providers", lambda: BOTH)
+    monkeypatch.setattr(onnx_backend.ort, "InferenceSession", cpu_only_session)
+    monkeypatch.setattr(onnx_backend.ort, "preload_dlls", lambda **kwargs: None, raising=False)
+    with pytest.raises(BackendError, match="could not start its CUDA provider"):
+        onnx_backend.OnnxBackend(
+            committed_model("pass").artifact("onnx"),
+            device="cuda",
+            input_name="hours",
+            output_name="probability",
+            intra_op_threads=1,
+        )

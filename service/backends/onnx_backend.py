@@ -27,6 +27,8 @@ class OnnxBackend:
         # Only ask the driver when the CUDA provider exists and the CPU was not forced.
         gpus = nvidia_gpu_count() if device != "cpu" and CUDA_PROVIDER in available else 0
         choice = choose_onnx_device(device, available, gpus)
+        if choice.device == "cuda":
+            _preload_cuda_libraries()
         options = ort.SessionOptions()
         options.intra_op_num_threads = intra_op_threads
         options.inter_op_num_threads = 1
@@ -42,6 +44,12 @@ class OnnxBackend:
         self.providers = tuple(self._session.get_providers())
         # ONNX Runtime silently falls back to the CPU when CUDA libraries are missing.
         self.device = "cuda" if CUDA_PROVIDER in self.providers else "cpu"
+        if device == "cuda" and self.device != "cuda":
+            raise BackendError(
+                f"{model_path}: device=cuda requested but ONNX Runtime could not start its "
+                "CUDA provider (are the CUDA 13 and cuDNN 9 libraries installed? "
+                "pip install 'digitpass[cuda]')"
+            )
         inputs = {i.name for i in self._session.get_inputs()}
         outputs = {o.name for o in self._session.get_outputs()}
         if input_name not in inputs or output_name not in outputs:
@@ -55,3 +63,17 @@ class OnnxBackend:
     def run(self, batch: np.ndarray) -> np.ndarray:
         (output,) = self._session.run(self._output_names, {self._input_name: batch})
         return np.asarray(output, dtype=np.float32)
+
+
+def _preload_cuda_libraries() -> None:
+    """Load CUDA and cuDNN from the ``nvidia-*`` pip packages when they are installed.
+
+    Without this, ONNX Runtime only finds them on ``LD_LIBRARY_PATH``. Called only when
+    a GPU is visible, so CPU-only hosts never log a missing-library warning.
+    """
+    preload = getattr(ort, "preload_dlls", None)
+    if preload is not None:
+        try:
+            preload(directory="")
+        except Exception:  # best effort: the session reports what it really got
+            return
