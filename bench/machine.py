@@ -122,3 +122,13 @@ def others_cpu(
         if seconds > 0:
             used[name] = used.get(name, 0.0) + seconds
     return {name: round(s, 2) for name, s in sorted(used.items(), key=lambda kv: -kv[1])}
+
+
+def group_cpu_s(
+    before: dict[int, tuple[int, int, str]], after: dict[int, tuple[int, int, str]], group: int
+) -> float:
+    """CPU seconds that the processes of one process group used between two snapshots."""
+    ticks = sum(
+        t - before.get(pid, (0, group, ""))[0] for pid, (t, g, _) in after.items() if g == group
+    )
+    return ticks / TICKS

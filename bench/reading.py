@@ -54,30 +54,33 @@ def serving_reading(serving: dict[str, Any]) -> list[str]:
     if ours and naive:
         out.append(
             f"The naive baseline manages {naive['rps']:.0f} req/s (p99 {naive['p99_ms']:.0f} ms): "
-            "it runs PIL, torchvision and the eager model on the event loop, one request at "
-            "a time, and eager PyTorch's default thread pool (one thread per core) fights the "
-            "other processes for the cores on every tiny matrix multiply."
+            "PIL, torchvision and the eager model run on the event loop, one request at a "
+            "time, with eager PyTorch's default of one intra-op thread per core (see Notes)."
         )
     peer = _get(serving, "litserve", "digit", level)
     if ours and peer:
         out.append(
             f"LitServe, batching the same ONNX model (max 64 rows, 5 ms timeout), serves "
-            f"{peer['rps']:.0f} req/s with p99 {peer['p99_ms']:.1f} ms: its request queue "
-            "between the HTTP process and the inference worker process costs a pickling "
-            "round trip per request."
+            f"{peer['rps']:.0f} req/s with p99 {peer['p99_ms']:.1f} ms "
+            f"({peer['server_cpu_ms_per_req']:.2f} ms of server CPU per request, digitpass "
+            f"{ours['server_cpu_ms_per_req']:.2f}); its HTTP process hands every decoded "
+            "request to a separate inference process through a queue."
         )
     workers = _get(serving, "digitpass-workers2", "digit", level)
     if ours and workers:
+        verb = "gain" if workers["rps"] > ours["rps"] * 1.1 else "do not clearly gain"
+        busy = others_load(serving)[0]
         out.append(
-            f"Two workers give {workers['rps']:.0f} req/s against one worker's "
-            f"{ours['rps']:.0f}: with 2 cores, a second event loop can use the core that one "
-            "loop leaves idle, at the price of a second copy of the models."
+            f"Two workers {verb}: {workers['rps']:.0f} req/s against one worker's "
+            f"{ours['rps']:.0f}. A second event loop only helps on a core that nobody else "
+            f"uses; other processes took {busy:.1f} of the 2 cores on average."
         )
     script = _get(serving, "digitpass-torchscript", "digit", level)
     if ours and script:
         out.append(
             f"The TorchScript backend serves {script['rps']:.0f} req/s against ONNX Runtime's "
-            f"{ours['rps']:.0f}; at these batch sizes the model is not the bottleneck."
+            f"{ours['rps']:.0f} ({script['server_cpu_ms_per_req']:.2f} vs "
+            f"{ours['server_cpu_ms_per_req']:.2f} ms of server CPU per request)."
         )
     passed = _get(serving, "digitpass", "pass", level)
     if passed and passed.get("ratio") is not None:

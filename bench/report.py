@@ -58,7 +58,9 @@ def _serving(serving: dict[str, Any]) -> list[str]:
         "on loopback; at each level every row runs in turn before the next level starts. "
         "`x ceiling` divides by the upload ceiling (digit) or the GET ceiling (pass) "
         "measured at the same level. `mean batch` is rows per inference call from "
-        "digitpass's `/metrics` (not for 2 workers: each process counts its own).",
+        "digitpass's `/metrics` (not for 2 workers: each process counts its own). "
+        "`server CPU ms/req` is the CPU time of all the server's processes and threads "
+        "divided by the requests served: steadier than req/s on a shared machine.",
         _bullets(
             [
                 f"**{r['label']}** (`{r['key']}`){': ' + r['notes'] if r['notes'] else ''}"

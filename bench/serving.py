@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.loadgen import LoadResult, Target, run_load, wrk_available
-from bench.machine import cpu_snapshot, others_cpu
+from bench.machine import cpu_snapshot, group_cpu_s, others_cpu
 from bench.payload import mnist_png, multipart_body, multipart_content_type
 from bench.promstats import mean_batch, scrape
 from bench.rows import Row, all_rows, ceiling_for
@@ -89,8 +89,10 @@ def _measure(
         tool=config.tool,
         threads=config.threads,
     )
+    after = cpu_snapshot()
     own_groups = {os.getpgrp(), server.pgid or -1}
-    others = others_cpu(snapshot, cpu_snapshot(), own_groups)
+    others = others_cpu(snapshot, after, own_groups)
+    server_s = group_cpu_s(snapshot, after, server.pgid or -1)
     batch = mean_batch(before, scrape(server.url, model)) if before is not None else None
     return {
         "row": row.key,
@@ -98,6 +100,9 @@ def _measure(
         **result.to_dict(),
         "errors": result.errors,
         "mean_batch": batch,
+        "server_cpu_ms_per_req": round(server_s * 1000 / result.requests, 3)
+        if result.requests
+        else None,
         "other_cpu_s": round(sum(others.values()), 2),
         "other_top": dict(list(others.items())[:3]),
     }
@@ -109,6 +114,7 @@ def _progress(entry: dict[str, Any]) -> None:
         f"bench: c={entry['concurrency']:<4d}{entry['row']:<23}{entry['endpoint']:<6}"
         f"{entry['rps']:9.1f} req/s  p50 {entry['p50_ms']:7.2f} ms  p99 {entry['p99_ms']:7.2f} ms"
         f"  errors {entry['errors']}  batch {batch if batch is not None else '-'}"
+        f"  cpu {entry['server_cpu_ms_per_req']} ms/req"
         f"  others {entry['other_cpu_s']} cpu-s",
         file=sys.stderr,
         flush=True,

@@ -32,7 +32,7 @@ def serving_table(serving: dict[str, Any], endpoint: str, level: int) -> str:
             continue
         if "failed" in entry:
             if endpoint == "digit":
-                lines.append([labels[entry["row"]], "failed", "", "", "", "", ""])
+                lines.append([labels[entry["row"]], "failed", "", "", "", "", "", ""])
             continue
         if entry["endpoint"] != endpoint:
             continue
@@ -46,9 +46,19 @@ def serving_table(serving: dict[str, Any], endpoint: str, level: int) -> str:
                 _num(entry["p99_ms"], 2),
                 entry["errors"],
                 _num(entry.get("mean_batch"), 2),
+                _num(entry.get("server_cpu_ms_per_req"), 2),
             ]
         )
-    header = ["row", "req/s", "x ceiling", "p50 ms", "p99 ms", "errors", "mean batch"]
+    header = [
+        "row",
+        "req/s",
+        "x ceiling",
+        "p50 ms",
+        "p99 ms",
+        "errors",
+        "mean batch",
+        "server CPU ms/req",
+    ]
     return table(header, lines)
 
 

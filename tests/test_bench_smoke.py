@@ -43,6 +43,7 @@ def test_smoke_run_writes_well_formed_results(mnist_env, tmp_path):
         assert entry["errors"] == 0, entry
         assert 0 < entry["p50_ms"] <= entry["p99_ms"] <= entry["max_ms"], entry
         assert entry["ratio"] > 0, entry
+        assert entry["server_cpu_ms_per_req"] >= 0, entry
     for entry in results:
         if entry["row"] == "digitpass":
             assert entry["mean_batch"] >= 1, entry
