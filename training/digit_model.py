@@ -33,11 +33,11 @@ ARCHS: dict[str, Arch] = {
         description="classic 784-200-200-10, LeakyReLU",
     ),
     "wide": Arch(
-        hidden=(1024, 1024),
+        hidden=(512, 512),
         activation=lambda: nn.ReLU(),
         batch_norm=True,
-        dropout=0.2,
-        description="784-1024-1024-10, BatchNorm, ReLU, dropout 0.2",
+        dropout=0.1,
+        description="784-512-512-10, BatchNorm, ReLU, dropout 0.1",
     ),
 }
 DEFAULT_ARCH = "wide"

@@ -7,6 +7,7 @@ import copy
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -17,10 +18,13 @@ from training.digit_model import build_model
 from training.errors import DataError, QualityGateError
 from training.mnist import MnistSplits, load_mnist, normalize
 
-DEFAULTS = {"epochs": 15, "lr": 3e-3, "batch_size": 256}
+DEFAULTS = {"epochs": 20, "lr": 3e-3, "batch_size": 256}
 WEIGHT_DECAY = 1e-4
 LABEL_SMOOTHING = 0.1
 EVAL_BATCH = 2048
+
+if TYPE_CHECKING:
+    from torch.utils.tensorboard import SummaryWriter
 
 
 @dataclass
@@ -106,7 +110,7 @@ def fit(
     batch_size: int,
     seed: int,
     augment: bool,
-    writer: object | None = None,
+    writer: SummaryWriter | None = None,
 ) -> FitResult:
     """AdamW with a one-cycle schedule; returns the state with the best validation accuracy."""
     generator = torch.Generator().manual_seed(seed)
@@ -180,7 +184,7 @@ def main(args: argparse.Namespace) -> Path:
     batch_size = args.batch_size or DEFAULTS["batch_size"]
     splits = load_mnist(
         args.data_dir, val_size=args.val_size, seed=args.seed, train_limit=args.train_limit
-    )
+    ).to(device)
     torch.manual_seed(args.seed)
     model = build_model(args.arch).to(device)
     print(

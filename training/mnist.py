@@ -13,7 +13,7 @@ import gzip
 import shutil
 import struct
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -88,15 +88,14 @@ def locate(data_dir: Path, *, download: bool = True) -> dict[str, Path]:
         return found
     reason = "download not attempted"
     if download:
-        mnist_dir = data_dir / "MNIST"
-        existed = mnist_dir.exists()
+        created = [d for d in (data_dir / "MNIST", data_dir) if not d.exists()]
         try:
             _download(data_dir)
             reason = "download finished but the files are still missing"
         except Exception as error:  # offline, mirror down, disk full: all end the same way
             reason = f"download failed: {type(error).__name__}: {error}".replace("\n", " ")
-            if not existed:  # leave no empty folders behind
-                shutil.rmtree(mnist_dir, ignore_errors=True)
+            for folder in created:  # leave no empty folders behind
+                shutil.rmtree(folder, ignore_errors=True)
         found = _find(data_dir)
         if found is not None:
             return found
@@ -119,6 +118,10 @@ class MnistSplits:
     val_y: torch.Tensor
     test_x: torch.Tensor
     test_y: torch.Tensor
+
+    def to(self, device: torch.device) -> MnistSplits:
+        """All six tensors on ``device`` (once, before training)."""
+        return MnistSplits(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
 
     def sizes(self) -> dict[str, int]:
         return {
