@@ -32,9 +32,18 @@ def test_quality_gate_refuses_a_weak_model(tmp_path, capsys):
     line = captured.err.strip()
     assert "\n" not in line
     assert "test accuracy 0." in line and "below --min-accuracy 0.9800" in line
-    assert not list((repository / "digit").glob("[0-9]*")) if repository.exists() else True
+    assert not (repository / "digit").exists(), "a refused model must leave no trace"
     assert "epoch  1/1" in captured.out and "val acc" in captured.out
     assert list((tmp_path / "runs").glob("digit-seed-seed0-*/events.out.tfevents.*"))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_device_cuda_without_cuda_exits_2(tmp_path, capsys):
+    data_dir = fake_mnist(tmp_path / "data", n_train=20, n_test=10)
+    models = str(tmp_path / "models")
+    code = run(["digit", "--device", "cuda", "--data-dir", str(data_dir), "--repository", models])
+    assert code == 2
+    assert "CUDA is not available" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("accuracy", "passes"), [(0.9799, False), (0.98, True), (0.99, True)])

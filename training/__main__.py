@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from training import digit_train, pass_train
 from training.cli import build_parser
 from training.errors import TrainingError
 
@@ -16,9 +17,6 @@ def main(args: argparse.Namespace) -> list[Path]:
 
     Raises ``TrainingError`` (with its exit code) when a run cannot go on.
     """
-    # Imported here so that ``--help`` and argument errors stay fast.
-    from training import digit_train, pass_train
-
     published: list[Path] = []
     if args.command in ("pass", "all"):
         pass_args = args

@@ -12,6 +12,7 @@ import argparse
 import os
 from pathlib import Path
 
+from training import digit_train, pass_train
 from training.digit_model import ARCHS, DEFAULT_ARCH
 
 DEFAULT_PASS_CSV = Path(__file__).parent / "data" / "hours.csv"
@@ -66,8 +67,22 @@ def _common(parser: argparse.ArgumentParser) -> None:
         default=Path("runs"),
         help="TensorBoard event files go here (default: runs)",
     )
-    group.add_argument("--epochs", type=_positive_int, default=None)
-    group.add_argument("--lr", type=float, default=None, help="learning rate")
+    digit = digit_train.DEFAULTS
+    lbfgs, sgd = pass_train.DEFAULTS["lbfgs"], pass_train.DEFAULTS["sgd"]
+    group.add_argument(
+        "--epochs",
+        type=_positive_int,
+        default=None,
+        help=f"default: digit {digit['epochs']}; pass {lbfgs['epochs']} L-BFGS steps, "
+        f"{sgd['epochs']} with --optimizer sgd",
+    )
+    group.add_argument(
+        "--lr",
+        type=float,
+        default=None,
+        help=f"learning rate; default: digit {digit['lr']} (peak of the one-cycle schedule); "
+        f"pass {lbfgs['lr']} for L-BFGS, {sgd['lr']} for sgd",
+    )
 
 
 def _pass_options(parser: argparse.ArgumentParser) -> None:
@@ -95,7 +110,12 @@ def _digit_options(parser: argparse.ArgumentParser) -> None:
         default=Path(os.environ.get("MNIST_DIR", "data")),
         help="holds MNIST/raw/<four IDX files> (default: $MNIST_DIR or data)",
     )
-    group.add_argument("--batch-size", type=_positive_int, default=None)
+    group.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=None,
+        help=f"default: {digit_train.DEFAULTS['batch_size']}",
+    )
     group.add_argument(
         "--arch",
         choices=sorted(ARCHS),

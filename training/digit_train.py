@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import copy
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from training.augment import AffineJitter
 from training.digit_model import build_model
-from training.errors import DataError, QualityGateError
+from training.errors import QualityGateError, UsageError
 from training.mnist import MnistSplits, load_mnist, normalize
 
 DEFAULTS = {"epochs": 20, "lr": 3e-3, "batch_size": 256}
@@ -42,7 +42,7 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise DataError("--device cuda: CUDA is not available on this machine")
+        raise UsageError("--device cuda: CUDA is not available on this machine")
     return torch.device(name)
 
 
@@ -173,11 +173,19 @@ def check_quality(test_accuracy: float, min_accuracy: float) -> None:
 
 def main(args: argparse.Namespace) -> Path:
     """Train the digit model as ``args`` say, gate it and publish; return the version folder."""
+    previous_threads = torch.get_num_threads()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        return _train_and_publish(args)
+    finally:
+        torch.set_num_threads(previous_threads)  # leave the process as we found it
+
+
+def _train_and_publish(args: argparse.Namespace) -> Path:
     from training.digit_release import publish_digit
     from training.runlog import open_writer
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     epochs = args.epochs or DEFAULTS["epochs"]
     lr = args.lr if args.lr is not None else DEFAULTS["lr"]
@@ -211,5 +219,16 @@ def main(args: argparse.Namespace) -> Path:
         flush=True,
     )
     check_quality(test_acc, args.min_accuracy)
-    config = {"epochs": epochs, "lr": lr, "batch_size": batch_size}
-    return publish_digit(args, config, device, splits, result, test_loss, predicted)
+    recipe = {
+        "epochs": epochs,
+        "lr": lr,
+        "batch_size": batch_size,
+        "optimizer": "AdamW",
+        "weight_decay": WEIGHT_DECAY,
+        "schedule": "OneCycleLR",
+        "label_smoothing": LABEL_SMOOTHING,
+        "augmentation": asdict(AffineJitter()) if args.augment else None,
+        "model_selection": "best validation accuracy",
+        "cpu_threads": torch.get_num_threads(),
+    }
+    return publish_digit(args, recipe, device, splits, result, test_loss, predicted)

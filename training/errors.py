@@ -19,6 +19,12 @@ class DataError(TrainingError):
     exit_code = 2
 
 
+class UsageError(TrainingError):
+    """Options that cannot work here, such as ``--device cuda`` without CUDA."""
+
+    exit_code = 2
+
+
 class QualityGateError(TrainingError):
     """The trained model is below the required quality; nothing was published."""
 

@@ -11,6 +11,7 @@ import numpy as np
 matplotlib.use("Agg")  # headless: before pyplot is imported
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 
 
 def plot_pass_curve(
@@ -43,6 +44,7 @@ def plot_curves(
         values = history.get(key, [])
         ax.plot(range(1, len(values) + 1), values, marker="o", markersize=3, label=key)
     ax.set(xlabel="epoch", ylabel=ylabel)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend()
     ax.grid(alpha=0.3)
     _save(fig, path)
