@@ -17,6 +17,7 @@ import torch
 from training.metadata import sha256_file
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning")
 
 
 def read_idx_numpy(path: Path) -> np.ndarray:

@@ -12,6 +12,8 @@ import torch
 from training.__main__ import run
 from training.metadata import sha256_file
 
+pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning")
+
 
 def published(repository):
     folder = repository / "pass" / "1"
