@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from training_fakes import fake_mnist
+from training_support import fake_mnist
 
 from training import augment, digit_train
 from training.__main__ import run

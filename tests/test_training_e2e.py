@@ -9,23 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
-import onnxruntime as ort
 import pytest
-import torch
+from training_support import digit_accuracies
 
 from training.metadata import sha256_file
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning")
-
-
-def read_idx_numpy(path: Path) -> np.ndarray:
-    """Independent of training.mnist: the IDX header is 4 bytes + 4 per dimension."""
-    data = path.read_bytes()
-    ndim = data[3]
-    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
 
 
 @pytest.mark.e2e
@@ -80,17 +69,6 @@ def test_digit_trains_one_epoch_and_publishes(tmp_path, mnist_dir):
 
     # The published files, evaluated on their own with the metadata's preprocessing,
     # reproduce the reported test accuracy.
-    raw = mnist_dir / "MNIST" / "raw"
-    pixels = read_idx_numpy(raw / "t10k-images-idx3-ubyte").reshape(-1, 784) / 255.0
-    labels = read_idx_numpy(raw / "t10k-labels-idx1-ubyte")
-    prep = meta["input"]["preprocessing"]
-    images = ((pixels - prep["mean"]) / prep["std"]).astype(np.float32)
-    session = ort.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
-    (logits,) = session.run(["logits"], {"image": images})
-    onnx_accuracy = float((logits.argmax(1) == labels).mean())
-    scripted = torch.jit.load(str(folder / "model.pt"))
-    with torch.no_grad():
-        script_logits = scripted(torch.from_numpy(images)).numpy()
-    script_accuracy = float((script_logits.argmax(1) == labels).mean())
+    onnx_accuracy, script_accuracy = digit_accuracies(folder, meta, mnist_dir)
     assert onnx_accuracy == pytest.approx(metrics["test_accuracy"], abs=2e-4)
     assert script_accuracy == pytest.approx(metrics["test_accuracy"], abs=2e-4)

@@ -7,7 +7,7 @@ import gzip
 import numpy as np
 import pytest
 import torch
-from training_fakes import fake_mnist, write_idx
+from training_support import fake_mnist, write_idx
 
 from training import mnist
 from training.__main__ import run
