@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import threading
 from pathlib import Path
 
@@ -78,6 +79,38 @@ def test_concurrent_publishes_never_share_a_number(tmp_path):
     assert sorted(p.name for p in (tmp_path / "digit").iterdir()) == [
         str(v) for v in sorted(range(1, workers + 1), key=str)
     ]
+
+
+def _publish_in_process(repository: str, worker: int, barrier, results) -> None:
+    with publish.staging(Path(repository), "pass") as stage:
+        (stage / "model.onnx").write_text(f"process {worker}")
+        barrier.wait(timeout=60)
+        results.put((worker, publish.commit(stage, {"name": "pass", "worker": worker}).name))
+
+
+def test_two_processes_publishing_at_once_get_different_numbers(tmp_path):
+    context = multiprocessing.get_context("spawn")
+    barrier, results = context.Barrier(2), context.Queue()
+    processes = [
+        context.Process(target=_publish_in_process, args=(str(tmp_path), i, barrier, results))
+        for i in range(2)
+    ]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(timeout=120)
+    assert [process.exitcode for process in processes] == [0, 0]
+    published = dict(results.get(timeout=5) for _ in processes)
+    assert sorted(published.values()) == ["1", "2"]
+    for worker, name in published.items():
+        folder = tmp_path / "pass" / name
+        assert (folder / "model.onnx").read_text() == f"process {worker}"
+        assert read_metadata(folder) | {"artifacts": None} == {
+            "name": "pass",
+            "worker": worker,
+            "version": int(name),
+            "artifacts": None,
+        }
 
 
 def test_a_publisher_that_loses_the_race_takes_the_next_number(tmp_path, monkeypatch):
