@@ -37,6 +37,12 @@ class ParityGateError(TrainingError):
     exit_code = 4
 
 
+class ExportError(TrainingError):
+    """An export produced a file that breaks the model repository contract."""
+
+    exit_code = 1
+
+
 class PublishError(TrainingError):
     """The model repository could not be written."""
 

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from training.errors import ParityGateError
+from training.errors import ExportError, ParityGateError
 
 ONNX_OPSET = 18
 PARITY_TOLERANCE = 1e-4
@@ -63,7 +63,7 @@ def export_onnx(
         t.name for t in proto.graph.initializer if t.data_location == onnx.TensorProto.EXTERNAL
     ]
     if external or [p for p in path.parent.iterdir() if p.name.startswith(path.name + ".")]:
-        raise RuntimeError(f"{path}: ONNX export wrote external data; it must be one file")
+        raise ExportError(f"{path}: ONNX export wrote external data; it must be one file")
 
 
 @contextlib.contextmanager
