@@ -21,7 +21,7 @@ from torch import nn
 from torchvision import transforms
 
 from bench import newest_version
-from training.digit_model import build_model
+from training.digit_model import ARCHS, IN_FEATURES, NUM_CLASSES, build_model
 
 
 class PassModel(nn.Module):
@@ -35,17 +35,47 @@ class PassModel(nn.Module):
         return torch.sigmoid(self.linear(hours))
 
 
-def load_weights(model: nn.Module, folder_name: str) -> nn.Module:
+def committed_weights(folder_name: str) -> dict[str, torch.Tensor]:
+    """The state_dict of the newest committed TorchScript file of a model."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # TorchScript is deprecated
         scripted = torch.jit.load(str(newest_version(folder_name) / "model.pt"), map_location="cpu")
-    model.load_state_dict(scripted.state_dict())
-    return model.eval()
+    return scripted.state_dict()
+
+
+def eager_digit_model(arch: str, state: dict[str, torch.Tensor]) -> nn.Module:
+    """``training.digit_model.build_model(arch)``, with the hidden widths of ``state``.
+
+    The committed version may predate a change of the architecture's widths, so the
+    widths come from the weights; activation, BatchNorm and dropout from ``ARCHS``.
+    """
+    spec = ARCHS[arch]
+    linear = [v for k, v in state.items() if k.endswith("weight") and v.dim() == 2]
+    widths = tuple(int(w.shape[0]) for w in linear[:-1])
+    if widths == tuple(spec.hidden):
+        return build_model(arch)
+    layers: list[nn.Module] = []
+    width = IN_FEATURES
+    for hidden in widths:  # the same layer order as build_model
+        layers.append(nn.Linear(width, hidden, bias=not spec.batch_norm))
+        if spec.batch_norm:
+            layers.append(nn.BatchNorm1d(hidden))
+        layers.append(spec.activation())
+        if spec.dropout:
+            layers.append(nn.Dropout(spec.dropout))
+        width = hidden
+    layers.append(nn.Linear(width, NUM_CLASSES))
+    return nn.Sequential(*layers)
 
 
 digit_meta = json.loads((newest_version("digit") / "metadata.json").read_text())
-digit_model = load_weights(build_model(digit_meta["training"]["config"]["arch"]), "digit")
-pass_model = load_weights(PassModel(), "pass")
+digit_state = committed_weights("digit")
+digit_model = eager_digit_model(digit_meta["training"]["config"]["arch"], digit_state)
+digit_model.load_state_dict(digit_state)
+digit_model.eval()
+pass_model = PassModel()
+pass_model.load_state_dict(committed_weights("pass"))
+pass_model.eval()
 
 transform = transforms.Compose(
     [

@@ -151,7 +151,8 @@ def render(results_dir: Path = RESULTS_DIR) -> str:
         parts += [
             "## Training benchmark",
             f"Reproduce: `{training['meta']['command']}`. {training['epochs']} epochs per "
-            "architecture on the CPU (the trainer's default is 15), published into a "
+            f"architecture on the CPU (the trainer's default is {training.get('default_epochs')}), "
+            "published into a "
             "temporary repository; seconds per epoch include the per-epoch evaluation.",
             training_table(training),
         ]

@@ -80,4 +80,11 @@ def run_training(archs: Sequence[str] = ARCHS, epochs: int = EPOCHS) -> dict[str
                 flush=True,
             )
             results.append(entry)
-    return {"benchmark": "training", "epochs": epochs, "results": results}
+    from training.digit_train import DEFAULTS
+
+    return {
+        "benchmark": "training",
+        "epochs": epochs,
+        "default_epochs": DEFAULTS["epochs"],
+        "results": results,
+    }
