@@ -33,8 +33,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv``, run ``main`` and map failures to an exit code and one line on stderr."""
     args = build_parser().parse_args(argv)
     try:
-        for folder in main(args):
-            print(f"published {folder}")
+        main(args)
     except TrainingError as error:
         print(f"digitpass-train: error: {error}", file=sys.stderr)
         return error.exit_code

@@ -197,7 +197,7 @@ def _train_and_publish(args: argparse.Namespace) -> Path:
     model = build_model(args.arch).to(device)
     print(
         f"digit: arch {args.arch}, {sum(p.numel() for p in model.parameters()):,} parameters, "
-        f"{splits.sizes()}, device {device}, {torch.get_num_threads()} CPU threads",
+        f"{splits.sizes()}, device {device}, CPU threads: {torch.get_num_threads()}",
         flush=True,
     )
     with open_writer(args.runs_dir, f"digit-{args.arch}-seed{args.seed}") as writer:

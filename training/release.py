@@ -67,4 +67,6 @@ def release(item: Release, repository: Path, keep: int | None = None) -> Path:
                 "batch_sizes": list(export.PARITY_BATCH_SIZES),
             },
         }
-        return publish.commit(stage, metadata, keep=keep)
+        folder = publish.commit(stage, metadata, keep=keep)
+    print(f"{item.name}: published {folder}", flush=True)
+    return folder
