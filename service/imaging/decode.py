@@ -17,12 +17,13 @@ from service.errors import InvalidImage, PayloadTooLarge, ServiceError
 
 # Formats with a pure in-process decoder that clients plausibly send. EPS (runs
 # Ghostscript), PDF, WMF, FITS and the other exotic plugins are deliberately not tried.
-FORMATS: tuple[str, ...] = ("PNG", "JPEG", "MPO", "GIF", "BMP", "DIB", "WEBP", "TIFF", "PPM")
+# ("JPEG" also opens MPO, the multi-picture JPEG some phone cameras write.)
+FORMATS: tuple[str, ...] = ("PNG", "JPEG", "GIF", "BMP", "DIB", "WEBP", "TIFF", "PPM")
 
 # Longest side of the working image. Larger inputs are shrunk while decoding (JPEG
-# DCT scaling) and right after it (box reduction), so a 12-Mpx photo costs about as
-# much as a 0.5-Mpx one in every later step.
-WORK_SIDE = 768
+# DCT scaling by up to 1/8, to at least half this size) and right after it (box
+# reduction), so a 12-Mpx photo costs about as much as a 0.3-Mpx one.
+WORK_SIDE = 640
 
 _ORIENTATION_TAG = 0x0112
 _TRANSPOSE = {
@@ -89,7 +90,7 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
     if im.format in ("JPEG", "MPO") and max(width, height) > WORK_SIDE:
         # DCT-domain downscaling by 1/2, 1/4 or 1/8 (never below the requested size),
         # and luma only: the colour planes of an RGB JPEG are not even decoded.
-        ratio = WORK_SIDE / max(width, height)
+        ratio = WORK_SIDE / 2 / max(width, height)
         im.draft("L", (max(1, int(width * ratio)), max(1, int(height * ratio))))
     im.load()
     return im

@@ -59,8 +59,8 @@ def place_by_mass(patch: np.ndarray, height: int, width: int) -> np.ndarray:
     rows, cols = patch.shape
     total = float(patch.sum())
     if total > 0:
-        com_y = float(patch.sum(axis=1) @ np.arange(rows, dtype=np.float32)) / total
-        com_x = float(patch.sum(axis=0) @ np.arange(cols, dtype=np.float32)) / total
+        com_y = float((patch.sum(axis=1) * np.arange(rows)).sum()) / total
+        com_x = float((patch.sum(axis=0) * np.arange(cols)).sum()) / total
     else:
         com_y, com_x = (rows - 1) / 2.0, (cols - 1) / 2.0
     top = min(max(round(height / 2.0 - com_y), 0), max(height - rows, 0))

@@ -1,18 +1,23 @@
 """From a grayscale image to "ink": a light digit on a zero background, and its box.
 
-Steps, all vectorised numpy on the (at most ~0.5 Mpx) working image:
+Steps, all vectorised numpy on the (at most ~0.4 Mpx) working image:
 
-1. Background level. A uniform border (a drawing, an MNIST crop, a scan) means a
-   flat background at the border's level. Otherwise (a photo: shadows, gradients)
-   the background is a smooth surface: the median of coarse cells, median-filtered
-   across cells (cells covered by ink are outvoted), bilinearly interpolated.
-2. Polarity. The ink is the side that departs furthest from the background: dark
-   on light (paper, web canvas) is inverted to MNIST's light on dark.
+1. Polarity. The ink is the side whose extreme (the k-th darkest or lightest pixel)
+   lies furthest from the background level, the border's median for a drawing and
+   the global median for a photo (the digit covers a minority of it): dark on light
+   (paper, a web canvas) is inverted to MNIST's light on dark.
+2. Background. A uniform border (a drawing, an MNIST crop, a scan) means a flat
+   background at the border's level. Otherwise (a photo: shadows, gradients) it is a
+   smooth surface: a low quantile of cells a few stroke widths wide, median-filtered
+   across cells (cells covered by ink are outvoted), bilinearly interpolated. On
+   paper the residual is divided by the local illumination, since ink contrast
+   scales with it.
 3. Noise floor and contrast stretch. The background's robust spread (MAD) gives a
    floor below which everything is background; the typical full-ink level maps to
    255. Too little contrast above the noise means there is no digit.
 4. Bounding box of the clearly-inked pixels, ignoring specks: row and column runs
-   separated from the digit by empty lines and holding under 2% of its ink.
+   cut off from the digit by empty lines that hold under 2% of its ink or never get
+   to half its brightness; then the faint antialiased fringe around the box.
 """
 
 from __future__ import annotations
@@ -30,10 +35,15 @@ FLAT_BORDER = 8.0  # border spread (p90 - p10, grey levels) up to which the back
 BOX_LEVEL = 0.2 * 255  # ink level (after stretching) that counts for the bounding box
 FULL_SCALE_SLACK = 8.0  # full ink within this of 255 grey levels needs no stretching
 SPECK_MASS = 0.02  # detached runs holding less of the ink than this are specks
+STROKE_PEAK = 0.5 * 255  # ... and so are those whose ink never gets this bright
 EXTREME_RANK = 3  # the extremes are the k-th darkest/lightest pixels, k at least this
 EXTREME_SHARE = 2000  # ... and at least one pixel in this many
-CELLS = 6  # background cells along the shorter side of a photo
 MIN_CELL = 12  # smallest background cell, in pixels
+MAX_CELLS = 3  # at least this many background cells along the shorter side
+CELL_STROKES = 4  # background cells are this many stroke widths wide
+BACKGROUND_QUANTILE = 0.3  # ... and take this quantile of their pixels
+MIN_LEVEL = 8.0  # background level floor for relative contrast
+STROKE_LEVEL = 0.6  # share of the ink's contrast that counts as stroke for its width
 
 
 def ink_image(gray: np.ndarray) -> np.ndarray:
@@ -41,17 +51,43 @@ def ink_image(gray: np.ndarray) -> np.ndarray:
 
     Raises ``NoDigitFound`` when nothing stands out of the background.
     """
-    residual = gray - _background(gray)
+    level = _flat_level(gray)
+    if level is not None or min(gray.shape) < MAX_CELLS * MIN_CELL:
+        if level is None:
+            level = _median(gray.reshape(-1))
+        residual = gray - level
+        darkest, lightest = _extremes(residual)
+        if -darkest > lightest:  # dark ink on a light background
+            np.negative(residual, out=residual)
+            lightest = -darkest
+        return _stretch(residual, lightest)
+    # A photo. A median surface of cells too large for any stroke to fill gives the
+    # polarity, judged by contrast relative to the local level (illumination multiplies
+    # everything), and the stroke width. That sets the cells of the final surface: as
+    # small as the strokes allow, to follow shadows closely.
+    limit = min(gray.shape) // MAX_CELLS
+    coarse = _surface(gray, limit, 0.5)
+    darkest, lightest = _extremes(gray / np.maximum(coarse, MIN_LEVEL))
+    inverted = 1.0 - darkest > lightest - 1.0
+    residual = np.subtract(coarse, gray, out=coarse) if inverted else gray - coarse
+    width = _stroke_estimate(residual, STROKE_LEVEL * _extremes(residual)[1])
+    cell = int(np.clip(round(CELL_STROKES * width), MIN_CELL, limit))
+    light = 255.0 - gray if inverted else gray
+    surface = _surface(light, cell, BACKGROUND_QUANTILE)
+    residual = light - surface
+    if inverted:
+        # Paper: light is reflected, so ink contrast scales with the local illumination.
+        # Dividing by it makes a digit in a shadow as strong as one in full light.
+        paper = np.subtract(255.0, surface, out=surface)
+        np.maximum(paper, 1.0, out=paper)
+        residual *= _median(paper.reshape(-1)[::7]) / paper
+    return _stretch(residual, _extremes(residual)[1])
+
+
+def _stretch(residual: np.ndarray, lightest: float) -> np.ndarray:
+    """Floor the background noise and map the typical full ink level to 255, in place."""
     flat = residual.reshape(-1)
-    # Extremes that ignore a few stray pixels: the k-th darkest and k-th lightest.
-    count = flat.size
-    k = min(max(EXTREME_RANK, count // EXTREME_SHARE), count)
-    ends = np.partition(flat, (k - 1, count - k))
-    darkest, lightest = float(ends[k - 1]), float(ends[count - k])
-    if -darkest > lightest:  # dark ink on a light background
-        np.negative(residual, out=residual)
-        lightest = -darkest
-    sample = flat[::4] if count > 65536 else flat
+    sample = flat[::4] if flat.size > 65536 else flat
     base = _median(sample)
     sigma = 1.4826 * _median(np.abs(sample - base))
     peak = lightest - base
@@ -59,12 +95,31 @@ def ink_image(gray: np.ndarray) -> np.ndarray:
         raise NoDigitFound(NO_DIGIT)
     floor = base + FLOOR_SIGMAS * sigma
     strong = flat[flat > base + 0.5 * peak]
-    full = float(np.partition(strong, int(0.9 * (strong.size - 1)))[int(0.9 * (strong.size - 1))])
+    rank = int(0.9 * (strong.size - 1))
+    full = float(np.partition(strong, rank)[rank])
     if floor != 0.0:
         residual -= floor
     if abs(full - floor - 255.0) > FULL_SCALE_SLACK:  # leave full-range images untouched
         residual *= 255.0 / max(full - floor, 1e-3)
     return np.clip(residual, 0.0, 255.0, out=residual)
+
+
+def _extremes(values: np.ndarray) -> tuple[float, float]:
+    """The k-th darkest and k-th lightest values: extremes that ignore stray pixels."""
+    flat = values.reshape(-1)
+    count = flat.size
+    k = min(max(EXTREME_RANK, count // EXTREME_SHARE), count)
+    ends = np.partition(flat, (k - 1, count - k))
+    return float(ends[k - 1]), float(ends[count - k])
+
+
+def _stroke_estimate(values: np.ndarray, threshold: float) -> float:
+    """Rough stroke width in pixels: twice the area over the perimeter of the inked mask."""
+    mask = values > threshold
+    perimeter = np.count_nonzero(mask[1:] != mask[:-1]) + np.count_nonzero(
+        mask[:, 1:] != mask[:, :-1]
+    )
+    return 2.0 * np.count_nonzero(mask) / max(perimeter, 1)
 
 
 def _median(values: np.ndarray) -> float:
@@ -79,8 +134,8 @@ def ink_box(ink: np.ndarray) -> tuple[int, int, int, int]:
     top, bottom, left, right = 0, ink.shape[0], 0, ink.shape[1]
     for _ in range(4):  # dropping a row speck can uncover a column speck, and so on
         box = mass[top:bottom, left:right]
-        start, stop, rows_cut = _main_run(box.sum(axis=1))
-        first, last, cols_cut = _main_run(box.sum(axis=0))
+        start, stop, rows_cut = _main_run(box, axis=1)
+        first, last, cols_cut = _main_run(box, axis=0)
         top, bottom, left, right = top + start, top + stop, left + first, left + last
         if not (rows_cut or cols_cut):
             break
@@ -103,8 +158,13 @@ def _leading(flags: np.ndarray) -> int:
     return int(np.argmin(flags))
 
 
-def _main_run(profile: np.ndarray) -> tuple[int, int, bool]:
-    """Span of the non-speck runs of non-zero ``profile``, and whether specks were cut."""
+def _main_run(box: np.ndarray, axis: int) -> tuple[int, int, bool]:
+    """Span of the non-speck runs of inked lines along ``axis``, and whether specks were cut.
+
+    A run is a speck if it holds under ``SPECK_MASS`` of the ink, or if it never gets
+    to half the full ink level (a shadow's edge, paper texture; strokes always do).
+    """
+    profile = box.sum(axis=axis)
     where = np.flatnonzero(profile)
     if where.size == 0:
         return 0, 0, False
@@ -116,45 +176,50 @@ def _main_run(profile: np.ndarray) -> tuple[int, int, bool]:
     starts, stops = edges[0::2], edges[1::2]
     cumulative = np.concatenate(([0.0], np.cumsum(profile)))
     run_mass = cumulative[stops] - cumulative[starts]
-    keep = np.flatnonzero(run_mass >= SPECK_MASS * cumulative[-1])
+    run_peak = np.maximum.reduceat(box.max(axis=axis), starts)
+    keep = np.flatnonzero((run_mass >= SPECK_MASS * cumulative[-1]) & (run_peak >= STROKE_PEAK))
+    if keep.size == 0:
+        keep = np.array([int(np.argmax(run_mass))])
     start, stop = int(starts[keep[0]]), int(stops[keep[-1]])
     return start, stop, (start, stop) != (first, last)
 
 
-def _background(gray: np.ndarray) -> np.ndarray | float:
-    """The background level: a constant, or a smooth surface the size of ``gray``."""
+def _flat_level(gray: np.ndarray) -> float | None:
+    """The border's level if it is uniform (a drawing, a scan, an MNIST crop), else None."""
     border = np.concatenate((gray[0], gray[-1], gray[1:-1, 0], gray[1:-1, -1]))
     ranks = (border.size // 10, border.size // 2, border.size * 9 // 10)
     p10, p50, p90 = np.partition(border, ranks)[list(ranks)]
-    height, width = gray.shape
-    cell = max(MIN_CELL, min(height, width) // CELLS)
-    if p90 - p10 <= FLAT_BORDER or min(height, width) < 2 * cell:
-        return float(p50)
+    return float(p50) if p90 - p10 <= FLAT_BORDER else None
+
+
+def _surface(values: np.ndarray, cell: int, quantile: float) -> np.ndarray:
+    """Smooth background: per-cell quantile, 3x3 median across cells, bilinear in between."""
+    height, width = values.shape
     rows, cols = -(-height // cell), -(-width // cell)
-    padded = np.pad(gray, ((0, rows * cell - height), (0, cols * cell - width)), mode="edge")
-    step = 2 if cell >= 24 else 1  # every other pixel is plenty for a cell's median
+    padded = np.pad(values, ((0, rows * cell - height), (0, cols * cell - width)), mode="edge")
+    step = 2 if cell >= 24 else 1  # every other pixel is plenty for a big cell
     cells = padded.reshape(rows, cell, cols, cell)[:, ::step, :, ::step]
-    mesh = np.median(cells.transpose(0, 2, 1, 3).reshape(rows, cols, -1), axis=2)
-    mesh = _median3(mesh).astype(np.float32)
-    return _interpolation(height, rows, cell) @ mesh @ _interpolation(width, cols, cell).T
+    cells = cells.transpose(0, 2, 1, 3).reshape(rows, cols, -1)
+    rank = int(quantile * (cells.shape[2] - 1))
+    mesh = _median3(np.partition(cells, rank, axis=2)[:, :, rank])
+    # Bilinear between cell centres, separably (no BLAS: its threads cost more than this).
+    low, high, frac = _taps(height, rows, cell)
+    mesh = mesh[low] + (mesh[high] - mesh[low]) * frac[:, None]
+    low, high, frac = _taps(width, cols, cell)
+    return mesh[:, low] + (mesh[:, high] - mesh[:, low]) * frac
 
 
 def _median3(grid: np.ndarray) -> np.ndarray:
     """3x3 median filter with replicated edges, for a small 2-D grid."""
     padded = np.pad(grid, 1, mode="edge")
     rows, cols = grid.shape
-    stack = [padded[i : i + rows, j : j + cols] for i in range(3) for j in range(3)]
-    return np.median(np.stack(stack), axis=0)
+    stack = np.stack([padded[i : i + rows, j : j + cols] for i in range(3) for j in range(3)])
+    return np.partition(stack, 4, axis=0)[4]
 
 
-def _interpolation(size: int, cells: int, cell: int) -> np.ndarray:
-    """``(size, cells)`` weights interpolating cell centres linearly, clamped at the ends."""
+def _taps(size: int, cells: int, cell: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each of ``size`` pixels: the two nearest cell centres and the weight of the second."""
     position = np.clip((np.arange(size, dtype=np.float32) + 0.5) / cell - 0.5, 0, cells - 1)
-    low = np.minimum(position.astype(np.int64), max(cells - 2, 0))
-    frac = position - low
-    weights = np.zeros((size, cells), dtype=np.float32)
-    index = np.arange(size)
-    weights[index, low] = 1.0 - frac
-    if cells > 1:
-        weights[index, low + 1] = frac
-    return weights
+    low = position.astype(np.intp)
+    high = np.minimum(low + 1, cells - 1)
+    return low, high, position - low
