@@ -68,20 +68,36 @@ class ImageSpec:
     @classmethod
     def from_metadata(cls, preprocessing: dict[str, Any]) -> ImageSpec:
         """Build from a model's ``metadata["input"]["preprocessing"]``; ``ValueError`` if bad."""
+        if not isinstance(preprocessing, dict):
+            raise ValueError("image preprocessing metadata must be an object")
         try:
             return cls(
-                height=int(preprocessing["height"]),
-                width=int(preprocessing["width"]),
-                fit_box=int(preprocessing.get("fit_box", 20)),
-                mean=float(preprocessing["mean"]),
-                std=float(preprocessing["std"]),
+                height=_whole(preprocessing["height"], "height"),
+                width=_whole(preprocessing["width"], "width"),
+                fit_box=_whole(preprocessing.get("fit_box", 20), "fit_box"),
+                mean=_real(preprocessing["mean"], "mean"),
+                std=_real(preprocessing["std"], "std"),
             )
-        except (KeyError, TypeError) as exc:
-            raise ValueError(f"bad image preprocessing metadata: {exc!r}") from exc
+        except KeyError as exc:
+            raise ValueError(f"image preprocessing metadata lacks {exc}") from exc
 
     def normalize(self, canvas: np.ndarray) -> np.ndarray:
         """uint8 canvas -> float32 ``(1, height * width)``, C-contiguous."""
         return self._table[canvas.reshape(1, -1)]
+
+
+def _whole(value: object, name: str) -> int:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    return value
+
+
+def _real(value: object, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    return float(value)
 
 
 def to_canvas(data: bytes, spec: ImageSpec, max_pixels: int) -> np.ndarray:

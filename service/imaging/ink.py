@@ -33,9 +33,12 @@ PEAK_SIGMAS = 6.0  # ... or fewer background standard deviations than this
 FLOOR_SIGMAS = 3.0  # residuals under this many standard deviations are background
 FLAT_BORDER = 8.0  # border spread (p90 - p10, grey levels) up to which the background is flat
 BOX_LEVEL = 0.2 * 255  # ink level (after stretching) that counts for the bounding box
+FRINGE_LEVEL = 8.0  # ... and for the faint fringe around it (above JPEG's ringing)
 FULL_SCALE_SLACK = 8.0  # full ink within this of 255 grey levels needs no stretching
 SPECK_MASS = 0.02  # detached runs holding less of the ink than this are specks
 STROKE_PEAK = 0.5 * 255  # ... and so are those whose ink never gets this bright
+MIN_DIGIT = 3  # the ink box's longer side must be at least this many pixels
+MIN_DIGIT_SHARE = 0.02  # ... and this share of the image's longer side
 EXTREME_RANK = 3  # the extremes are the k-th darkest/lightest pixels, k at least this
 EXTREME_SHARE = 2000  # ... and at least one pixel in this many
 MIN_CELL = 12  # smallest background cell, in pixels
@@ -139,11 +142,11 @@ def ink_box(ink: np.ndarray) -> tuple[int, int, int, int]:
         top, bottom, left, right = top + start, top + stop, left + first, left + last
         if not (rows_cut or cols_cut):
             break
-    if bottom <= top or right <= left:
-        raise NoDigitFound(NO_DIGIT)
+    if max(bottom - top, right - left) < max(MIN_DIGIT, MIN_DIGIT_SHARE * max(ink.shape)):
+        raise NoDigitFound(NO_DIGIT)  # nothing, or a dot: not a digit
     # Take in the faint antialiased fringe that touches the box, a few lines at most.
     reach = max(1, max(bottom - top, right - left) // 10)
-    inked = ink > 0
+    inked = ink > FRINGE_LEVEL
     top -= _leading(inked[max(top - reach, 0) : top, left:right].any(axis=1)[::-1])
     bottom += _leading(inked[bottom : bottom + reach, left:right].any(axis=1))
     left -= _leading(inked[top:bottom, max(left - reach, 0) : left].any(axis=0)[::-1])
@@ -193,10 +196,17 @@ def _flat_level(gray: np.ndarray) -> float | None:
 
 
 def _surface(values: np.ndarray, cell: int, quantile: float) -> np.ndarray:
-    """Smooth background: per-cell quantile, 3x3 median across cells, bilinear in between."""
+    """Smooth background: per-cell quantile, 3x3 median across cells, bilinear in between.
+
+    Cell centres lie on a grid that starts on the image's first row and column and
+    reaches its last ones, the edge cells being mirrored half cells, so the surface
+    is measured (not extrapolated) right up to the edges.
+    """
     height, width = values.shape
-    rows, cols = -(-height // cell), -(-width // cell)
-    padded = np.pad(values, ((0, rows * cell - height), (0, cols * cell - width)), mode="edge")
+    half = cell // 2
+    rows, cols = -(-(height - 1) // cell) + 1, -(-(width - 1) // cell) + 1
+    pads = ((half, rows * cell - half - height), (half, cols * cell - half - width))
+    padded = np.pad(values, pads, mode="reflect")
     step = 2 if cell >= 24 else 1  # every other pixel is plenty for a big cell
     cells = padded.reshape(rows, cell, cols, cell)[:, ::step, :, ::step]
     cells = cells.transpose(0, 2, 1, 3).reshape(rows, cols, -1)
@@ -218,8 +228,8 @@ def _median3(grid: np.ndarray) -> np.ndarray:
 
 
 def _taps(size: int, cells: int, cell: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For each of ``size`` pixels: the two nearest cell centres and the weight of the second."""
-    position = np.clip((np.arange(size, dtype=np.float32) + 0.5) / cell - 0.5, 0, cells - 1)
-    low = position.astype(np.intp)
+    """For each of ``size`` pixels: the cell centres on either side, and the second's weight."""
+    position = np.arange(size, dtype=np.float32) / cell
+    low = np.minimum(position.astype(np.intp), max(cells - 2, 0))
     high = np.minimum(low + 1, cells - 1)
-    return low, high, position - low
+    return low, high, np.minimum(position - low, 1.0)

@@ -1,0 +1,575 @@
+"""Unit tests of ``service.preprocess`` on synthetic images (no data set, no model needed).
+
+The reference is a clean drawing of an asymmetric "7" (light on black): every
+transformed version of it (inverted, large, off-centre, transparent, JPEG, 16-bit,
+palette, EXIF-rotated, ...) must give nearly the same 28x28 canvas, with MNIST's
+geometry: ink box 20 px on its longer side, centre of mass in the middle.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import time
+import warnings
+import zlib
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFile
+
+from service.errors import EmptyInput, InvalidImage, NoDigitFound, PayloadTooLarge
+from service.preprocess import NO_DIGIT, ImageSpec, preprocess_image, to_canvas
+
+SPEC = ImageSpec()
+LIMIT = 25_000_000
+ALLOWED = (EmptyInput, InvalidImage, PayloadTooLarge, NoDigitFound)
+
+# An asymmetric glyph (a "7" with a crossbar), in unit coordinates: no flip or
+# rotation of it looks like it, so a wrong EXIF orientation cannot pass.
+SEVEN = [((0.18, 0.12), (0.82, 0.12), (0.42, 0.9)), ((0.42, 0.52), (0.78, 0.52))]
+
+
+def glyph(height: int, width: int, box: tuple[int, int, int], stroke: float) -> np.ndarray:
+    """Ink coverage in [0, 1] of the glyph drawn in the square ``box`` = (top, left, side)."""
+    top, left, side = box
+    scale = 4  # supersampled, then box-filtered: antialiased strokes
+    image = Image.new("L", (width * scale, height * scale), 0)
+    draw = ImageDraw.Draw(image)
+    for line in SEVEN:
+        points = [((left + x * side) * scale, (top + y * side) * scale) for x, y in line]
+        draw.line(points, fill=255, width=max(1, round(stroke * scale)), joint="curve")
+        radius = stroke * scale / 2
+        for x, y in points:
+            draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=255)
+    small = image.resize((width, height), Image.Resampling.BOX)
+    return np.asarray(small, dtype=np.float32) / 255.0
+
+
+def encode(image: Image.Image | np.ndarray, fmt: str, **options: object) -> bytes:
+    if isinstance(image, np.ndarray):
+        image = Image.fromarray(image)
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+def gray(coverage: np.ndarray, ink: float = 255.0, paper: float = 0.0) -> np.ndarray:
+    return np.rint(paper + (ink - paper) * coverage).astype(np.uint8)
+
+
+def photo(coverage: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Dark ink on paper under a strong illumination gradient, with sensor noise."""
+    rng = np.random.default_rng(seed)
+    height, width = coverage.shape
+    reflectance = 0.9 - 0.75 * coverage
+    ramp = np.linspace(0.55, 1.05, width, dtype=np.float32)[None, :]
+    ramp = ramp * np.linspace(0.85, 1.0, height, dtype=np.float32)[:, None]
+    noisy = 255.0 * reflectance * ramp + rng.normal(0.0, 8.0, coverage.shape)
+    return np.clip(noisy, 0, 255).astype(np.uint8)
+
+
+def canvas_of(data: bytes) -> np.ndarray:
+    return to_canvas(data, SPEC, LIMIT)
+
+
+@pytest.fixture(scope="module")
+def reference() -> np.ndarray:
+    """The canvas of a clean 280x280 drawing, light strokes on black."""
+    return canvas_of(encode(gray(glyph(280, 280, (40, 50, 200), 18.0)), "PNG"))
+
+
+def ink_box(canvas: np.ndarray, level: int = 51) -> tuple[int, int]:
+    rows = np.flatnonzero((canvas > level).any(axis=1))
+    cols = np.flatnonzero((canvas > level).any(axis=0))
+    return int(rows[-1] - rows[0] + 1), int(cols[-1] - cols[0] + 1)
+
+
+def centre_of_mass(canvas: np.ndarray) -> tuple[float, float]:
+    mass = canvas.astype(np.float64)
+    total = mass.sum()
+    return (
+        float(mass.sum(axis=1) @ np.arange(canvas.shape[0]) / total),
+        float(mass.sum(axis=0) @ np.arange(canvas.shape[1]) / total),
+    )
+
+
+def assert_mnist_geometry(canvas: np.ndarray) -> None:
+    assert canvas.shape == (28, 28) and canvas.dtype == np.uint8
+    assert 19 <= max(ink_box(canvas)) <= 21, ink_box(canvas)
+    com_y, com_x = centre_of_mass(canvas)
+    assert abs(com_y - 14.0) <= 0.6 and abs(com_x - 14.0) <= 0.6, (com_y, com_x)
+    assert canvas.max() >= 250  # full-strength ink, as in MNIST
+
+
+def likeness(canvas: np.ndarray, reference: np.ndarray) -> tuple[float, float]:
+    """(mean abs difference, correlation) at the best whole-pixel shift within one pixel.
+
+    Centring by mass shifts by whole pixels, so a centre of mass near a half pixel may
+    round either way on a slightly different rendering: that one pixel is allowed.
+    """
+    padded = np.pad(reference.astype(np.float32), 1)
+    best = (255.0, 0.0)
+    for dy in range(3):
+        for dx in range(3):
+            shifted = padded[dy : dy + 28, dx : dx + 28]
+            diff = float(np.abs(canvas - shifted).mean())
+            if diff < best[0]:
+                best = (diff, float(np.corrcoef(canvas.ravel(), shifted.ravel())[0, 1]))
+    return best
+
+
+def assert_like(canvas: np.ndarray, reference: np.ndarray, max_diff: float = 12.0) -> None:
+    """Same digit, same place: small mean difference and high correlation."""
+    diff, corr = likeness(canvas, reference)
+    assert diff <= max_diff and corr >= 0.9, f"mean abs diff {diff:.1f}, correlation {corr:.3f}"
+
+
+# --- the reference itself ---------------------------------------------------------------
+
+
+def test_reference_has_mnist_geometry(reference: np.ndarray) -> None:
+    assert_mnist_geometry(reference)
+    assert 15 <= ink_box(reference)[0] <= 21  # the glyph is taller than wide: height is 20
+
+
+def test_output_is_normalised_float32_row() -> None:
+    data = encode(gray(glyph(280, 280, (40, 50, 200), 18.0)), "PNG")
+    out = preprocess_image(data, SPEC, max_pixels=LIMIT)
+    assert out.shape == (1, 784) and out.dtype == np.float32 and out.flags.c_contiguous
+    expected = (canvas_of(data).astype(np.float64) / 255.0 - 0.1307) / 0.3081
+    np.testing.assert_allclose(out.reshape(28, 28), expected, rtol=0, atol=1e-6)
+
+
+def test_custom_spec_geometry() -> None:
+    spec = ImageSpec(height=32, width=40, fit_box=24, mean=0.5, std=0.25)
+    data = encode(gray(glyph(200, 300, (20, 90, 160), 14.0)), "PNG")
+    canvas = to_canvas(data, spec, LIMIT)
+    assert canvas.shape == (32, 40)
+    assert 23 <= max(ink_box(canvas)) <= 25
+    out = preprocess_image(data, spec, max_pixels=LIMIT)
+    assert out.shape == (1, 32 * 40)
+    assert out.min() == pytest.approx(-2.0)  # (0 - 0.5) / 0.25
+
+
+def test_spec_from_metadata() -> None:
+    block = {"kind": "mnist", "height": 28, "width": 28, "mean": 0.1307, "std": 0.3081}
+    spec = ImageSpec.from_metadata({**block, "fit_box": 20, "polarity": "light-on-dark"})
+    assert spec == ImageSpec(28, 28, 20, 0.1307, 0.3081)
+    with pytest.raises(AttributeError):
+        spec.height = 3  # type: ignore[misc]
+    for bad in (
+        {"height": 28, "width": 28, "mean": 0.1},  # no std
+        {**block, "height": 28.5},
+        {**block, "height": "28"},
+        {**block, "std": 0.0},
+        {**block, "mean": float("nan")},
+        {**block, "fit_box": 29},
+        {**block, "width": 0},
+    ):
+        with pytest.raises(ValueError):
+            ImageSpec.from_metadata(bad)
+
+
+# --- the same digit, transformed --------------------------------------------------------
+
+
+def _dark_on_light() -> bytes:
+    return encode(gray(glyph(280, 280, (40, 50, 200), 18.0), ink=0, paper=255), "PNG")
+
+
+def _off_centre() -> bytes:
+    return encode(gray(glyph(400, 600, (290, 470, 100), 9.0), ink=20, paper=235), "PNG")
+
+
+def _large_jpeg() -> bytes:
+    image = photo(glyph(750, 1000, (300, 120, 300), 27.0))
+    big = Image.fromarray(image).resize((4000, 3000), Image.Resampling.BILINEAR)
+    return encode(big, "JPEG", quality=85)
+
+
+def _rgba(stroke_value: int) -> bytes:
+    coverage = glyph(280, 280, (40, 50, 200), 18.0)
+    rgba = np.zeros((280, 280, 4), np.uint8)
+    rgba[..., :3] = stroke_value
+    rgba[..., 3] = gray(coverage)
+    return encode(Image.fromarray(rgba, "RGBA"), "PNG")
+
+
+def _opaque_rgba() -> bytes:
+    rgb = gray(glyph(280, 280, (40, 50, 200), 18.0), ink=0, paper=255)
+    return encode(Image.fromarray(rgb).convert("RGBA"), "PNG")
+
+
+def _la_on_transparent_paper_holes() -> bytes:
+    # A sheet of paper (opaque, white, dark digit) with transparent rounded corners.
+    l_band = gray(glyph(280, 280, (40, 50, 200), 18.0), ink=10, paper=250)
+    alpha = np.full((280, 280), 255, np.uint8)
+    alpha[:30, :30] = alpha[-30:, -30:] = 0
+    return encode(Image.fromarray(np.dstack([l_band, alpha]), "LA"), "PNG")
+
+
+def _jpeg_rgb() -> bytes:
+    coverage = glyph(300, 300, (50, 50, 200), 16.0)
+    rgb = np.dstack([gray(coverage, ink=30, paper=240)] * 3)
+    rgb[..., 2] = gray(coverage, ink=120, paper=250)  # blue ink
+    return encode(rgb, "JPEG", quality=60)
+
+
+def _cmyk_jpeg() -> bytes:
+    rgb = gray(glyph(280, 280, (40, 50, 200), 18.0), ink=0, paper=255)
+    return encode(Image.fromarray(rgb).convert("CMYK"), "JPEG", quality=90)
+
+
+def _sixteen_bit(fmt: str) -> Callable[[], bytes]:
+    def make() -> bytes:
+        coverage = glyph(280, 280, (40, 50, 200), 18.0)
+        values = (65535 * (1 - coverage) * 0.9).astype(np.uint16)  # dark ink on light
+        image = Image.fromarray(values)
+        assert image.mode.startswith("I;16")
+        return encode(image, fmt)
+
+    return make
+
+
+def _float_tiff() -> bytes:
+    coverage = glyph(280, 280, (40, 50, 200), 18.0)
+    return encode(Image.fromarray(coverage.astype(np.float32)), "TIFF")
+
+
+def _int32_tiff() -> bytes:
+    coverage = glyph(280, 280, (40, 50, 200), 18.0)
+    return encode(Image.fromarray((coverage * 4000 - 1000).astype(np.int32)), "TIFF")
+
+
+def _palette() -> bytes:
+    coverage = glyph(280, 280, (40, 50, 200), 18.0)
+    rgb = np.dstack([gray(coverage, 20, 250), gray(coverage, 60, 230), gray(coverage, 160, 200)])
+    return encode(Image.fromarray(rgb).quantize(8), "PNG")
+
+
+def _palette_gif_transparent() -> bytes:
+    indices = (glyph(280, 280, (40, 50, 200), 18.0) > 0.5).astype(np.uint8)
+    image = Image.fromarray(indices, "P")
+    image.putpalette([255, 255, 255, 0, 0, 0])
+    return encode(image, "GIF", transparency=0)
+
+
+def _one_bit_bmp() -> bytes:
+    bits = glyph(280, 280, (40, 50, 200), 18.0) < 0.5  # black ink on white
+    return encode(Image.fromarray(bits).convert("1"), "BMP")
+
+
+def _webp_lossy() -> bytes:
+    return encode(photo(glyph(480, 360, (120, 60, 200), 16.0)), "WEBP", quality=70)
+
+
+def _webp_rgba() -> bytes:
+    return encode(Image.open(io.BytesIO(_rgba(0))), "WEBP", lossless=True)
+
+
+def _tiff_rgb() -> bytes:
+    return encode(np.dstack([gray(glyph(280, 280, (40, 50, 200), 18.0), 0, 255)] * 3), "TIFF")
+
+
+def _photo_jpeg() -> bytes:
+    return encode(photo(glyph(800, 600, (300, 120, 380), 30.0)), "JPEG", quality=75)
+
+
+def _thin_pen_photo() -> bytes:
+    # A ballpoint line: 4 px on a 500 px digit, under 0.2 px once scaled to 20 px.
+    return encode(photo(glyph(800, 600, (150, 50, 500), 4.0)), "JPEG", quality=85)
+
+
+def _with_specks() -> bytes:
+    coverage = glyph(400, 400, (100, 100, 200), 18.0)
+    for y, x in ((10, 10), (390, 20), (20, 380), (385, 385), (200, 15)):
+        coverage[y - 1 : y + 2, x - 1 : x + 2] = 1.0
+    return encode(gray(coverage, ink=0, paper=255), "PNG")
+
+
+TRANSFORMS: dict[str, Callable[[], bytes]] = {
+    "inverted": _dark_on_light,
+    "off-centre": _off_centre,
+    "large-12mpx-jpeg": _large_jpeg,
+    "rgba-transparent-black-strokes": lambda: _rgba(0),
+    "rgba-transparent-white-strokes": lambda: _rgba(255),
+    "rgba-opaque": _opaque_rgba,
+    "la-transparent-corners": _la_on_transparent_paper_holes,
+    "jpeg": _jpeg_rgb,
+    "cmyk-jpeg": _cmyk_jpeg,
+    "16-bit-png": _sixteen_bit("PNG"),
+    "16-bit-tiff": _sixteen_bit("TIFF"),
+    "float-tiff": _float_tiff,
+    "int32-tiff": _int32_tiff,
+    "palette": _palette,
+    "palette-gif-transparent": _palette_gif_transparent,
+    "1-bit-bmp": _one_bit_bmp,
+    "webp": _webp_lossy,
+    "webp-rgba": _webp_rgba,
+    "tiff-rgb": _tiff_rgb,
+    "photo-gradient-noise-jpeg": _photo_jpeg,
+    "thin-pen-photo": _thin_pen_photo,
+    "specks": _with_specks,
+}
+
+
+@pytest.mark.parametrize("name", list(TRANSFORMS))
+def test_transformed_digit_gives_the_reference_canvas(name: str, reference: np.ndarray) -> None:
+    canvas = canvas_of(TRANSFORMS[name]())
+    assert_mnist_geometry(canvas)
+    assert_like(canvas, reference)
+
+
+def test_thin_pen_strokes_are_thickened_to_mnist_width(reference: np.ndarray) -> None:
+    canvas = canvas_of(_thin_pen_photo())
+    ink = canvas.sum() / reference.sum()
+    assert 0.6 <= ink <= 1.4, ink  # unthickened, the strokes would hold a fraction of it
+
+
+EXIF_STORAGE = {  # orientation tag -> how a camera stores an upright scene
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_90,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_270,
+}
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "TIFF", "WEBP"])
+@pytest.mark.parametrize("orientation", sorted(EXIF_STORAGE))
+def test_exif_orientation_is_applied(orientation: int, fmt: str, reference: np.ndarray) -> None:
+    upright = Image.fromarray(photo(glyph(480, 360, (120, 60, 220), 18.0)))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = encode(upright.transpose(EXIF_STORAGE[orientation]), fmt, exif=exif)
+    canvas = canvas_of(data)
+    assert_mnist_geometry(canvas)
+    assert_like(canvas, reference)
+    if orientation in (2, 4, 5, 7):  # a mirror image would not pass either
+        mirrored = Image.fromarray(reference).transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        assert np.abs(canvas.astype(np.float32) - np.asarray(mirrored)).mean() > 20
+
+
+def test_damaged_exif_is_ignored(reference: np.ndarray) -> None:
+    data = encode(Image.open(io.BytesIO(_dark_on_light())), "JPEG", exif=b"Exif\x00\x00II*\x00\xff")
+    assert_like(canvas_of(data), reference)
+
+
+def test_animated_gif_uses_the_first_frame(reference: np.ndarray) -> None:
+    first = Image.fromarray(gray(glyph(280, 280, (40, 50, 200), 18.0), ink=0, paper=255))
+    second = Image.fromarray(gray(glyph(280, 280, (40, 50, 200), 18.0).T, ink=0, paper=255))
+    buffer = io.BytesIO()
+    first.save(buffer, "GIF", save_all=True, append_images=[second], duration=100, loop=0)
+    assert Image.open(io.BytesIO(buffer.getvalue())).n_frames == 2
+    assert_like(canvas_of(buffer.getvalue()), reference)
+
+
+def test_mnist_style_crop_is_a_fixed_point(reference: np.ndarray) -> None:
+    """An image that already is an MNIST canvas comes through unchanged."""
+    for canvas in (reference, canvas_of(_photo_jpeg()), canvas_of(_thin_pen_photo())):
+        np.testing.assert_array_equal(canvas_of(encode(canvas, "PNG")), canvas)
+
+
+# --- errors ------------------------------------------------------------------------------
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG signature and IHDR chunk declaring ``width`` x ``height``, then a tiny IDAT."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+
+
+def _truncated(fmt: str, share: float) -> bytes:
+    data = encode(photo(glyph(200, 200, (30, 30, 140), 12.0)), fmt)
+    return data[: int(len(data) * share)]
+
+
+@pytest.mark.parametrize(
+    ("data", "error"),
+    [
+        (b"", EmptyInput),
+        (b"hello, world", InvalidImage),
+        (b"\x89PNG\r\n\x1a\n", InvalidImage),
+        (np.random.default_rng(0).bytes(5000), InvalidImage),
+        (_truncated("PNG", 0.5), InvalidImage),
+        (_truncated("PNG", 0.98), InvalidImage),
+        (_truncated("JPEG", 0.5), InvalidImage),
+        (_truncated("GIF", 0.5), InvalidImage),
+        (_truncated("TIFF", 0.5), InvalidImage),
+        (_truncated("WEBP", 0.5), InvalidImage),
+        (_png_header(0, 10), InvalidImage),
+        (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 28 28\n", InvalidImage),  # no Ghostscript
+        (b'<svg xmlns="http://www.w3.org/2000/svg" width="28" height="28"/>', InvalidImage),
+        (_png_header(100_000, 100_000), PayloadTooLarge),
+        (_png_header(5001, 5000), PayloadTooLarge),  # 25,005,000 > 25,000,000
+    ],
+    ids=lambda value: value.__name__ if isinstance(value, type) else None,
+)
+def test_bad_input_raises_the_right_error(data: bytes, error: type[Exception]) -> None:
+    with pytest.raises(error) as caught:
+        preprocess_image(data, SPEC, max_pixels=LIMIT)
+    assert caught.value.detail and caught.type is error  # type: ignore[attr-defined]
+
+
+def test_pixel_limit_is_checked_from_the_header_before_decoding() -> None:
+    # 2 Gpx declared: decoding it would take minutes and gigabytes; the header suffices.
+    start = time.perf_counter()
+    with pytest.raises(PayloadTooLarge):
+        preprocess_image(_png_header(50_000, 40_000), SPEC, max_pixels=10**12)
+    assert time.perf_counter() - start < 0.5
+    data = encode(gray(glyph(100, 100, (10, 10, 80), 8.0)), "PNG")
+    with pytest.raises(PayloadTooLarge):
+        preprocess_image(data, SPEC, max_pixels=9999)
+    assert preprocess_image(data, SPEC, max_pixels=10_000).shape == (1, 784)
+
+
+@pytest.mark.parametrize("pixels", [Image.MAX_IMAGE_PIXELS + 1, 2 * Image.MAX_IMAGE_PIXELS + 1])
+def test_pillow_bomb_limits_stay_on_and_give_413(pixels: int) -> None:
+    """Over Pillow's warning or error size, even when our own limit is higher."""
+    before = (Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES)
+    data = _png_header(pixels, 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the warning raised as an exception is caught too
+        with pytest.raises(PayloadTooLarge):
+            preprocess_image(data, SPEC, max_pixels=10**12)
+    assert before == (Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES)
+    assert Image.MAX_IMAGE_PIXELS is not None
+
+
+def _noise_only() -> np.ndarray:
+    rng = np.random.default_rng(1)
+    return np.clip(rng.normal(200, 10, (480, 640)), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        np.full((280, 280), 255, np.uint8),
+        np.zeros((280, 280), np.uint8),
+        np.full((50, 70), 128, np.uint8),
+        np.zeros((1, 1), np.uint8),
+        np.full((1, 1), 255, np.uint8),
+        _noise_only(),
+        np.tile(np.linspace(60, 250, 640, dtype=np.float32), (480, 1)).astype(np.uint8),
+        np.zeros((280, 280, 4), np.uint8),  # fully transparent
+        np.pad(np.zeros((1, 1), np.uint8), 200, constant_values=255),  # one dark pixel: a dot
+        np.full((1, 10000), 255, np.uint8),
+    ],
+    ids=[
+        "white",
+        "black",
+        "grey",
+        "1x1-black",
+        "1x1-white",
+        "noise",
+        "gradient",
+        "transparent",
+        "dot",
+        "10000x1-blank",
+    ],
+)
+def test_blank_image_has_no_digit(image: np.ndarray) -> None:
+    for fmt in ("PNG", "JPEG") if image.ndim == 2 else ("PNG",):
+        with pytest.raises(NoDigitFound) as caught:
+            preprocess_image(encode(image, fmt, quality=90), SPEC, max_pixels=LIMIT)
+        assert caught.value.detail == NO_DIGIT == "no digit found"
+
+
+@pytest.mark.parametrize("shape", [(1, 10000), (10000, 1), (3, 9000), (9000, 2)])
+def test_extreme_aspect_ratios(shape: tuple[int, int]) -> None:
+    image = np.full(shape, 255, np.uint8)
+    if shape[0] < shape[1]:
+        image[:, shape[1] // 3 : shape[1] // 2] = 0
+    else:
+        image[shape[0] // 3 : shape[0] // 2, :] = 0
+    canvas = canvas_of(encode(image, "PNG"))  # a line: a valid, if odd, digit
+    assert canvas.shape == (28, 28) and 19 <= max(ink_box(canvas)) <= 21
+
+
+def test_fuzz_never_raises_anything_else() -> None:
+    """Random bytes, truncations and bit flips of every supported format."""
+    rng = np.random.default_rng(12345)
+    samples = [
+        encode(photo(glyph(64, 48, (8, 4, 40), 4.0)), fmt, **options)
+        for fmt, options in [
+            ("PNG", {}),
+            ("JPEG", {"quality": 80}),
+            ("JPEG", {"quality": 80, "progressive": True}),
+            ("GIF", {}),
+            ("BMP", {}),
+            ("WEBP", {"quality": 80}),
+            ("TIFF", {}),
+            ("TIFF", {"compression": "tiff_deflate"}),
+            ("PPM", {}),
+        ]
+    ]
+    samples.append(_sixteen_bit("PNG")())
+    samples.append(_rgba(0))
+    cases: list[bytes] = [rng.bytes(int(n)) for n in rng.integers(1, 3000, 60)]
+    for sample in samples:
+        for _ in range(20):
+            data = bytearray(sample)
+            kind = rng.integers(3)
+            if kind == 0:
+                data = data[: int(rng.integers(1, len(data)))]
+            elif kind == 1:
+                for position in rng.integers(0, len(data), int(rng.integers(1, 12))):
+                    data[position] = int(rng.integers(256))
+            else:
+                position = int(rng.integers(0, len(data)))
+                data[position:position] = rng.bytes(int(rng.integers(1, 64)))
+            cases.append(bytes(data))
+    outcomes = {"ok": 0, **{error.__name__: 0 for error in ALLOWED}}
+    for data in cases:
+        try:
+            out = preprocess_image(data, SPEC, max_pixels=LIMIT)
+        except ALLOWED as exc:
+            outcomes[type(exc).__name__] += 1
+        else:
+            assert out.shape == (1, 784) and out.dtype == np.float32
+            assert np.isfinite(out).all()
+            outcomes["ok"] += 1
+    assert outcomes["InvalidImage"] > 100 and outcomes["ok"] > 10, outcomes
+
+
+def test_concurrent_calls_agree() -> None:
+    makers = (_dark_on_light, _photo_jpeg, _palette, TRANSFORMS["rgba-transparent-black-strokes"])
+    inputs = [make() for make in makers] * 4
+    expected = [canvas_of(data) for data in inputs]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(canvas_of, inputs))
+    for got, want in zip(results, expected, strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+# --- speed -------------------------------------------------------------------------------
+
+
+def _cpu_ms(data: bytes, repeats: int) -> float:
+    """Median CPU time of one call, in ms (CPU time: other processes do not count)."""
+    times = []
+    for _ in range(repeats):
+        start = time.thread_time()
+        preprocess_image(data, SPEC, max_pixels=LIMIT)
+        times.append(time.thread_time() - start)
+    return 1000.0 * float(np.median(times))
+
+
+def test_a_28x28_png_takes_well_under_a_millisecond(reference: np.ndarray) -> None:
+    data = encode(reference, "PNG")
+    assert _cpu_ms(data, 300) < 1.0
+
+
+def test_a_12_megapixel_jpeg_is_decoded_small() -> None:
+    assert _cpu_ms(_large_jpeg(), 5) < 150.0
