@@ -1,10 +1,10 @@
 """Inference micro-benchmark: samples/s by batch size, ONNX Runtime vs TorchScript.
 
 Runs the committed digit model through the service's own backends
-(``service.backends.create_backend``, the settings a 1-worker service uses), on the
-CPU and, where a GPU is visible, on CUDA. Inputs are real MNIST test images,
-normalised. Each point is the median of many timed calls, so a busy neighbour
-shifts it less than a mean would.
+(``service.backends.create_backend``), with the intra-op threads a 1-worker service
+uses (one per core) and with 1 thread, on the CPU and, where a GPU is visible, on
+CUDA. Inputs are real MNIST test images, normalised. Each point is the median of
+many timed calls, so a busy neighbour shifts it less than a mean would.
 """
 
 from __future__ import annotations
@@ -66,7 +66,8 @@ def run_inference(
     cores = len(os.sched_getaffinity(0))
     inputs = mnist_batch(max(batch_sizes))
     results = []
-    for device in devices():
+    thread_counts = sorted({cores, 1}, reverse=True)  # the service's default, and 1
+    for device, threads in [(d, t) for d in devices() for t in thread_counts]:
         for kind, file_name in (("onnx", "model.onnx"), ("torchscript", "model.pt")):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", FutureWarning)  # torch.jit.load is deprecated
@@ -76,7 +77,7 @@ def run_inference(
                     device=device,
                     input_name=meta["input"]["name"],
                     output_name=meta["output"]["name"],
-                    intra_op_threads=cores,
+                    intra_op_threads=threads,
                 )
             for size in batch_sizes:
                 times = time_calls(backend.run, inputs[:size], min_time_s)
@@ -84,6 +85,7 @@ def run_inference(
                 entry = {
                     "backend": kind,
                     "device": backend.device,
+                    "threads": threads,
                     "batch_size": size,
                     "calls": len(times),
                     "median_ms": round(median * 1000, 4),
@@ -91,7 +93,7 @@ def run_inference(
                 }
                 results.append(entry)
                 print(
-                    f"bench: {kind:<12}{backend.device:<5} batch {size:>5}  "
+                    f"bench: {kind:<12}{backend.device:<5}{threads:>2} thr  batch {size:>5}  "
                     f"{entry['samples_per_s']:>12,.0f} samples/s  {entry['median_ms']:.3f} ms",
                     file=sys.stderr,
                     flush=True,
@@ -100,7 +102,7 @@ def run_inference(
         "benchmark": "inference",
         "model": f"digit/{version.name}",
         "architecture": meta.get("training", {}).get("config", {}).get("architecture"),
-        "intra_op_threads": cores,
+        "service_threads": cores,
         "min_time_s": min_time_s,
         "results": results,
         "preprocess": preprocess_cost(),

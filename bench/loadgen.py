@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
@@ -32,6 +32,7 @@ class LoadResult:
     max_ms: float
     non_2xx: int
     socket_errors: int
+    socket_detail: dict[str, int] = field(default_factory=dict)  # connect/read/write/timeout
 
     @property
     def errors(self) -> int:

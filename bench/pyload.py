@@ -25,7 +25,8 @@ async def _drive(target: Target, concurrency: int, duration_s: float) -> LoadRes
     import httpx
 
     latencies: list[float] = []
-    counts = {"non_2xx": 0, "socket_errors": 0}
+    counts = {"non_2xx": 0}
+    detail: dict[str, int] = {}
     headers = {"content-type": target.content_type} if target.content_type else {}
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(limits=limits, timeout=TIMEOUT_S) as client:
@@ -39,8 +40,15 @@ async def _drive(target: Target, concurrency: int, duration_s: float) -> LoadRes
                     response = await client.request(
                         target.method, target.url, content=target.body, headers=headers
                     )
-                except httpx.TransportError:
-                    counts["socket_errors"] += 1
+                except httpx.TransportError as error:
+                    kind = (
+                        "timeout"
+                        if isinstance(error, httpx.TimeoutException)
+                        else "connect"
+                        if isinstance(error, httpx.ConnectError)
+                        else "read"
+                    )
+                    detail[kind] = detail.get(kind, 0) + 1
                     continue
                 latencies.append(time.perf_counter() - sent)
                 if not 200 <= response.status_code < 300:
@@ -60,7 +68,8 @@ async def _drive(target: Target, concurrency: int, duration_s: float) -> LoadRes
         p99_ms=_percentile(ordered, 0.99) * 1000,
         max_ms=(ordered[-1] if ordered else 0.0) * 1000,
         non_2xx=counts["non_2xx"],
-        socket_errors=counts["socket_errors"],
+        socket_errors=sum(detail.values()),
+        socket_detail=detail,
     )
 
 

@@ -100,21 +100,32 @@ def serving_reading(serving: dict[str, Any]) -> list[str]:
 
 
 def inference_reading(inference: dict[str, Any]) -> list[str]:
-    by = {(e["backend"], e["device"], e["batch_size"]): e for e in inference["results"]}
+    by = {
+        (e["backend"], e["device"], e["threads"], e["batch_size"]): e for e in inference["results"]
+    }
+    threads = inference["service_threads"]
     out = []
     for backend in ("onnx", "torchscript"):
-        one, many = by.get((backend, "cpu", 1)), by.get((backend, "cpu", 64))
+        one, many = by.get((backend, "cpu", threads, 1)), by.get((backend, "cpu", threads, 64))
+        solo = by.get((backend, "cpu", 1, 64))
         if one and many:
-            out.append(
-                f"{backend} on the CPU: {one['samples_per_s']:,.0f} samples/s one at a time, "
-                f"{many['samples_per_s']:,.0f} at batch 64 ({one['median_ms']:.2f} ms per "
-                f"single call, {many['median_ms']:.2f} ms per batch of 64)."
+            line = (
+                f"{backend} on the CPU with {threads} threads: {one['samples_per_s']:,.0f} "
+                f"samples/s one at a time, {many['samples_per_s']:,.0f} at batch 64 "
+                f"({one['median_ms']:.2f} ms per single call, {many['median_ms']:.2f} ms per "
+                "batch of 64)"
             )
+            if solo and threads != 1:
+                line += f"; with 1 thread, {solo['samples_per_s']:,.0f} at batch 64"
+            out.append(line + ".")
     pre = inference.get("preprocess") or {}
-    if "median_us" in pre:
+    single = by.get(("onnx", "cpu", threads, 1))
+    if "median_us" in pre and single:
+        times = pre["median_us"] / 1000 / single["median_ms"]
         out.append(
             f"The service's preprocessing of one 28x28 PNG takes {pre['median_us']:.0f} µs "
-            "(median): per request it costs about as much as a single inference call."
+            f"(median), {times:.1f}x a single-image ONNX Runtime call"
+            + (": per upload, preprocessing costs more than the model." if times > 1 else ".")
         )
     return out
 

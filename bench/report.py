@@ -142,8 +142,9 @@ def render(results_dir: Path = RESULTS_DIR) -> str:
         parts += [
             "## Inference micro-benchmark",
             f"Reproduce: `{inference['meta']['command']}`. Model {inference['model']} "
-            f"({inference['architecture']}) through the service's own backends, "
-            f"{inference['intra_op_threads']} intra-op threads, median of timed calls "
+            f"({inference['architecture']}) through the service's own backends, with "
+            f"{inference['service_threads']} intra-op threads (the service's default here) "
+            "and with 1; samples/s from the median of timed calls "
             f"(at least {inference['min_time_s']:g} s per point).",
             inference_table(inference),
         ]

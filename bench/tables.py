@@ -24,6 +24,15 @@ def _num(value: float | None, digits: int = 1) -> str:
     return "—" if value is None else f"{value:,.{digits}f}"
 
 
+def _errors(entry: dict[str, Any]) -> str:
+    """``0``, or the total with its kinds: ``12 (non-2xx 2, timeout 10)``."""
+    if not entry["errors"]:
+        return "0"
+    kinds = {"non-2xx": entry["non_2xx"], **entry.get("socket_detail", {})}
+    detail = ", ".join(f"{k} {v}" for k, v in kinds.items() if v)
+    return f"{entry['errors']} ({detail})"
+
+
 def serving_table(serving: dict[str, Any], endpoint: str, level: int) -> str:
     labels = {r["key"]: r["label"] for r in serving["rows"]}
     lines = []
@@ -44,7 +53,7 @@ def serving_table(serving: dict[str, Any], endpoint: str, level: int) -> str:
                 "—" if ratio is None else f"{ratio:.2f}",
                 _num(entry["p50_ms"], 2),
                 _num(entry["p99_ms"], 2),
-                entry["errors"],
+                _errors(entry),
                 _num(entry.get("mean_batch"), 2),
                 _num(entry.get("server_cpu_ms_per_req"), 2),
             ]
@@ -63,15 +72,15 @@ def serving_table(serving: dict[str, Any], endpoint: str, level: int) -> str:
 
 
 def inference_table(inference: dict[str, Any]) -> str:
-    columns: list[tuple[str, str]] = []
-    values: dict[tuple[str, str, int], float] = {}
+    columns: list[tuple[str, str, int]] = []
+    values: dict[tuple[str, str, int, int], float] = {}
     for entry in inference["results"]:
-        key = (entry["backend"], entry["device"])
+        key = (entry["backend"], entry["device"], entry["threads"])
         if key not in columns:
             columns.append(key)
         values[(*key, entry["batch_size"])] = entry["samples_per_s"]
     sizes = sorted({e["batch_size"] for e in inference["results"]})
-    header = ["batch size", *[f"{b} {d} samples/s" for b, d in columns]]
+    header = ["batch size", *[f"{b} {d} {t} thr" for b, d, t in columns]]
     rows = [[size, *[_num(values.get((*c, size)), 0) for c in columns]] for size in sizes]
     return table(header, rows)
 

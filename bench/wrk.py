@@ -71,6 +71,7 @@ def parse_summary(stdout: str, concurrency: int) -> LoadResult:
         max_ms=raw["max_us"] / 1000,
         non_2xx=int(raw["status"]),
         socket_errors=int(raw["connect"] + raw["read"] + raw["write"] + raw["timeout"]),
+        socket_detail={k: int(raw[k]) for k in ("connect", "read", "write", "timeout") if raw[k]},
     )
 
 
