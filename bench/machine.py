@@ -85,9 +85,14 @@ def package_versions() -> dict[str, str]:
 
 
 def git_commit() -> str:
+    """HEAD, plus the service/training files that differ from it (the code measured)."""
     commit = _command_output(["git", "rev-parse", "--short", "HEAD"])
-    dirty = _command_output(["git", "status", "--porcelain", "--", "service", "training"])
-    return commit + ("+uncommitted service/training changes" if dirty else "")
+    changed = _command_output(["git", "diff", "--name-only", "HEAD", "--", "service", "training"])
+    new = _command_output(
+        ["git", "ls-files", "--others", "--exclude-standard", "--", "service", "training"]
+    )
+    dirty = sorted({*changed.split(), *new.split()})
+    return commit + (f" + uncommitted changes to {', '.join(dirty)}" if dirty else "")
 
 
 def cpu_snapshot() -> dict[int, tuple[int, int, str]]:
