@@ -31,6 +31,12 @@ class InvalidImage(ServiceError):
     status_code = 400
 
 
+class MalformedRequest(ServiceError):
+    """A body that does not parse as what its Content-Type says."""
+
+    status_code = 400
+
+
 class UnsupportedMediaType(ServiceError):
     status_code = 415
 

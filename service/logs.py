@@ -37,6 +37,9 @@ def configure_logging(level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # One warning per malformed upload would let a hostile client flood the log; the
+    # client gets its 400 either way.
+    logging.getLogger("python_multipart").setLevel(logging.ERROR)
     # Loggers that uvicorn configured get our handler instead of theirs; one it switched
     # off (no handler, no propagation: the access log with access_log=False) stays off.
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):

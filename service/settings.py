@@ -46,7 +46,10 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     workers: int = Field(1, ge=1, le=64, description="Server processes (sizes thread pools).")
     intra_op_threads: int = Field(
-        0, ge=0, le=256, description="Threads per inference call; 0 = cores / workers."
+        0,
+        ge=0,
+        le=256,
+        description="Threads per inference call; 0 = auto: cores / workers - 1, from 1 to 8.",
     )
 
     @field_validator("log_level", mode="before")
@@ -59,8 +62,13 @@ class Settings(BaseSettings):
         return self.max_batch_delay_ms / 1000.0
 
     def resolved_intra_op_threads(self) -> int:
-        """Threads for one inference call, so that all workers together fill the cores."""
+        """Threads for one inference call.
+
+        Each worker process gets an equal share of the cores, less one for its event
+        loop (HTTP parsing, multipart, JSON), and no more than 8: these models are
+        small, and beyond a few threads an inference call only pays for the handoff.
+        """
         if self.intra_op_threads:
             return self.intra_op_threads
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        return max(1, (cores or 1) // self.workers)
+        return min(8, max(1, (cores or 1) // self.workers - 1))

@@ -58,11 +58,15 @@ def test_invalid_values_are_refused_naming_the_setting(monkeypatch, name, value)
 
 
 def test_intra_op_threads_share_the_cores_between_workers(monkeypatch):
-    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
-    assert Settings(workers=1).resolved_intra_op_threads() == 4
-    assert Settings(workers=2).resolved_intra_op_threads() == 2
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(4)), raising=False)
+    assert Settings(workers=1).resolved_intra_op_threads() == 3  # one core for the loop
+    assert Settings(workers=2).resolved_intra_op_threads() == 1
     assert Settings(workers=8).resolved_intra_op_threads() == 1
     assert Settings(workers=2, intra_op_threads=3).resolved_intra_op_threads() == 3
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(64)), raising=False)
+    assert Settings(workers=1).resolved_intra_op_threads() == 8
+    assert Settings(workers=4).resolved_intra_op_threads() == 8
+    assert Settings(workers=16).resolved_intra_op_threads() == 3
 
 
 def test_settings_are_not_read_at_import_time(monkeypatch):

@@ -10,11 +10,12 @@ from service.runtime import ServingRuntime
 from service.settings import Settings
 
 
-def get_runtime(request: Request) -> ServingRuntime:
+# ``async``: FastAPI runs plain ``def`` dependencies in a thread pool, one hop per request.
+async def get_runtime(request: Request) -> ServingRuntime:
     return request.app.state.runtime
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 

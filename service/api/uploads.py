@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import Request
-from starlette.datastructures import UploadFile
 
-from service.errors import EmptyInput, InvalidInput, UnsupportedMediaType
+from service.api.multipart import MalformedMultipart, Part, parse_multipart
+from service.errors import EmptyInput, InvalidInput, MalformedRequest, UnsupportedMediaType
 
 MAX_IMAGES_PER_REQUEST = 256
 
@@ -21,13 +21,23 @@ def _reject_empty(request: Request) -> None:
         raise EmptyInput("request body is empty")
 
 
-async def _read_part(field: Any, name: str) -> bytes:
-    if not isinstance(field, UploadFile):
-        raise InvalidInput(f"form field '{name}' must be a file upload")
-    data = await field.read()
-    if not data:
-        raise EmptyInput(f"form field '{name}' holds an empty file")
-    return data
+async def _read_form(request: Request, max_parts: int) -> list[Part]:
+    """The parts of a multipart body (whole: the upload limit bounds it)."""
+    body = await request.body()
+    if not body:
+        raise EmptyInput("request body is empty")
+    try:
+        return parse_multipart(body, request.headers["content-type"], max_parts=max_parts)
+    except MalformedMultipart as exc:
+        raise MalformedRequest(str(exc)) from exc
+
+
+def _file_data(part: Part, label: str) -> bytes:
+    if part.filename is None:
+        raise InvalidInput(f"form field '{label}' must be a file upload")
+    if not part.data:
+        raise EmptyInput(f"form field '{label}' holds an empty file")
+    return part.data
 
 
 async def read_image(request: Request) -> bytes:
@@ -35,12 +45,11 @@ async def read_image(request: Request) -> bytes:
     media_type = _media_type(request)
     _reject_empty(request)
     if media_type == "multipart/form-data":
-        form = await request.form(max_files=2, max_fields=16)
-        if not form:
-            raise EmptyInput("request body is empty")
-        if "image" not in form:
+        parts = await _read_form(request, max_parts=16)
+        images = [part for part in parts if part.name == "image"]
+        if not images:
             raise InvalidInput("missing form field 'image'")
-        return await _read_part(form["image"], "image")
+        return _file_data(images[0], "image")
     if media_type.startswith("image/"):
         data = await request.body()
         if not data:
@@ -61,15 +70,13 @@ async def read_images(request: Request) -> list[bytes]:
             f"unsupported Content-Type {media_type or '(none)'!r}: "
             "send multipart/form-data with one or more fields 'images'"
         )
-    form = await request.form(max_files=MAX_IMAGES_PER_REQUEST + 1, max_fields=16)
-    if not form:
-        raise EmptyInput("request body is empty")
-    fields = form.getlist("images")
+    parts = await _read_form(request, max_parts=MAX_IMAGES_PER_REQUEST + 16)
+    fields = [part for part in parts if part.name == "images"]
     if not fields:
         raise InvalidInput("missing form field 'images'")
     if len(fields) > MAX_IMAGES_PER_REQUEST:
         raise InvalidInput(f"at most {MAX_IMAGES_PER_REQUEST} images per request")
-    return [await _read_part(field, f"images[{i}]") for i, field in enumerate(fields)]
+    return [_file_data(field, f"images[{i}]") for i, field in enumerate(fields)]
 
 
 def image_request_body(*, multipart_field: str, many: bool) -> dict[str, Any]:

@@ -31,6 +31,8 @@ class OnnxBackend:
             _preload_cuda_libraries()
         options = ort.SessionOptions()
         options.intra_op_num_threads = intra_op_threads
+        # Spinning pool threads burn the cores the event loop needs between batches.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
