@@ -47,6 +47,8 @@ def main(args: argparse.Namespace) -> None:
         workers=args.workers,
         log_config=None,
         access_log=False,
+        # Nothing here uses client addresses; skip X-Forwarded-* rewriting per request.
+        proxy_headers=False,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
     )
 

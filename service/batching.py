@@ -106,16 +106,24 @@ class DynamicBatcher:
             raise ModelNotReady(f"model '{self.name}' is shutting down")
         if self.queue_depth >= self._max_queue:
             raise QueueFull(f"model '{self.name}' queue is full ({self._max_queue} requests)")
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
         self._pending.append(_Pending(rows, future))
         self._on_queue_depth(self.queue_depth)
         self._wakeup.set()
+        # One timer handle per request: cheaper than asyncio.wait_for's extra future.
+        timer = loop.call_later(self._timeout_s, self._expire, future)
         try:
-            return await asyncio.wait_for(future, self._timeout_s)
-        except TimeoutError:
-            raise RequestTimedOut(
-                f"model '{self.name}' did not answer within {self._timeout_s:g} s"
-            ) from None
+            return await future
+        finally:
+            timer.cancel()
+
+    def _expire(self, future: asyncio.Future[Any]) -> None:
+        """Fail a request that is still waiting; the worker will skip it."""
+        if not future.done():
+            future.set_exception(
+                RequestTimedOut(f"model '{self.name}' did not answer within {self._timeout_s:g} s")
+            )
 
     async def _work(self) -> None:
         while True:

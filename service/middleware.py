@@ -87,6 +87,8 @@ class MetricsMiddleware:
     def __init__(self, app: ASGIApp, metrics: ServiceMetrics) -> None:
         self.app = app
         self.metrics = metrics
+        # Labelled children, looked up once per (route, method, status), not per request.
+        self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -107,8 +109,15 @@ class MetricsMiddleware:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
             labels = (template, scope.get("method", ""), str(status))
-            self.metrics.requests.labels(*labels).inc()
-            self.metrics.request_latency.labels(*labels).observe(time.perf_counter() - started)
+            children = self._children.get(labels)
+            if children is None:
+                children = (
+                    self.metrics.requests.labels(*labels),
+                    self.metrics.request_latency.labels(*labels),
+                )
+                self._children[labels] = children
+            children[0].inc()
+            children[1].observe(time.perf_counter() - started)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
