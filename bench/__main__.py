@@ -59,6 +59,15 @@ def _meta(command: str) -> dict[str, Any]:
     }
 
 
+def _note_code_change(meta: dict[str, Any]) -> dict[str, Any]:
+    """Record the code at the end too when it changed while the benchmark ran."""
+    now = git_commit()
+    if now != meta["git_commit"]:
+        meta["git_commit_at_end"] = now
+        print(f"bench: the code changed during the run: {now}", file=sys.stderr, flush=True)
+    return meta
+
+
 def _save(results_dir: Path, name: str, data: dict[str, Any]) -> None:
     results_dir.mkdir(parents=True, exist_ok=True)
     path = results_dir / f"{name}.json"
@@ -82,8 +91,9 @@ def run_serving_bench(args: argparse.Namespace, results_dir: Path) -> dict[str, 
         f"python -m bench --only serving --duration {args.duration:g} --warmup {args.warmup:g} "
         f"--levels {','.join(map(str, args.levels))}" + (f" --rows {args.rows}" if rows else "")
     )
+    meta = _meta(command)  # before the run: the code and the time it started
     data = run_serving(config, results_dir / "raw" / "logs")
-    data["meta"] = _meta(command)
+    data["meta"] = _note_code_change(meta)
     if "litserve" in data["config"]["rows"]:
         from bench.litserve_env import litserve_versions, venv_python
 
@@ -98,9 +108,10 @@ def run_inference_bench(args: argparse.Namespace, results_dir: Path) -> dict[str
     from bench.inference import BATCH_SIZES, MIN_TIME_S, run_inference
 
     sizes = args.batch_sizes or BATCH_SIZES
-    data = run_inference(sizes, min_time_s=0.05 if args.smoke else MIN_TIME_S)
     flag = f" --batch-sizes {','.join(map(str, sizes))}" if args.batch_sizes else ""
-    data["meta"] = _meta("python -m bench --only inference" + flag)
+    meta = _meta("python -m bench --only inference" + flag)
+    data = run_inference(sizes, min_time_s=0.05 if args.smoke else MIN_TIME_S)
+    data["meta"] = _note_code_change(meta)
     _save(results_dir, "inference", data)
     return data
 
@@ -108,8 +119,9 @@ def run_inference_bench(args: argparse.Namespace, results_dir: Path) -> dict[str
 def run_training_bench(args: argparse.Namespace, results_dir: Path) -> dict[str, Any]:
     from bench.training import run_training
 
+    meta = _meta(f"python -m bench --only training --epochs {args.epochs}")
     data = run_training(epochs=args.epochs)
-    data["meta"] = _meta(f"python -m bench --only training --epochs {args.epochs}")
+    data["meta"] = _note_code_change(meta)
     _save(results_dir, "training", data)
     return data
 

@@ -104,22 +104,23 @@ def inference_reading(inference: dict[str, Any]) -> list[str]:
         (e["backend"], e["device"], e["threads"], e["batch_size"]): e for e in inference["results"]
     }
     threads = inference["service_threads"]
+    counts = sorted({e["threads"] for e in inference["results"]}, reverse=True)
     out = []
     for backend in ("onnx", "torchscript"):
-        one, many = by.get((backend, "cpu", threads, 1)), by.get((backend, "cpu", threads, 64))
-        solo = by.get((backend, "cpu", 1, 64))
-        if one and many:
-            line = (
-                f"{backend} on the CPU with {threads} threads: {one['samples_per_s']:,.0f} "
-                f"samples/s one at a time, {many['samples_per_s']:,.0f} at batch 64 "
-                f"({one['median_ms']:.2f} ms per single call, {many['median_ms']:.2f} ms per "
-                "batch of 64)"
-            )
-            if solo and threads != 1:
-                line += f"; with 1 thread, {solo['samples_per_s']:,.0f} at batch 64"
-            out.append(line + ".")
+        parts = []
+        for count in counts:
+            one, many = by.get((backend, "cpu", count, 1)), by.get((backend, "cpu", count, 64))
+            if one and many:
+                parts.append(
+                    f"{count} thread{'s' if count > 1 else ''}: "
+                    f"{one['samples_per_s']:,.0f} samples/s at batch 1 "
+                    f"({one['median_ms']:.2f} ms), {many['samples_per_s']:,.0f} at batch 64 "
+                    f"({many['median_ms']:.2f} ms)"
+                )
+        if parts:
+            out.append(f"{backend} on the CPU, " + "; ".join(parts) + ".")
     pre = inference.get("preprocess") or {}
-    single = by.get(("onnx", "cpu", threads, 1))
+    single = by.get(("onnx", "cpu", threads, 1))  # the service's default thread count
     if "median_us" in pre and single:
         times = pre["median_us"] / 1000 / single["median_ms"]
         out.append(

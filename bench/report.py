@@ -38,6 +38,10 @@ def _machine(meta: dict[str, Any], serving: dict[str, Any] | None) -> str:
         f"memory {machine['memory_gib']} GiB; GPU: {machine['gpu'] or 'none'}",
         f"- {machine['os']}, Python {machine['python']}; code at commit {meta['git_commit']}",
     ]
+    if meta.get("git_commit_at_end"):
+        lines.append(
+            f"- **The code changed while this ran**; at the end: {meta['git_commit_at_end']}"
+        )
     if serving is not None:
         mean, peak, top = others_load(serving)
         lines.append(
@@ -142,9 +146,10 @@ def render(results_dir: Path = RESULTS_DIR) -> str:
         parts += [
             "## Inference micro-benchmark",
             f"Reproduce: `{inference['meta']['command']}`. Model {inference['model']} "
-            f"({inference['architecture']}) through the service's own backends, with "
-            f"{inference['service_threads']} intra-op threads (the service's default here) "
-            "and with 1; samples/s from the median of timed calls "
+            f"({inference['architecture']}) through the service's own backends, with one "
+            f"intra-op thread per core ({inference.get('cores')} threads) and with 1; the "
+            f"service's default for 1 worker is {inference['service_threads']}. "
+            "Samples/s come from the median of timed calls "
             f"(at least {inference['min_time_s']:g} s per point).",
             inference_table(inference),
         ]
