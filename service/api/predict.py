@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
-from service.api.deps import RuntimeDep
+from service.api.deps import runtime_of
 from service.api.schemas import (
     DigitResponse,
     DigitsResponse,
@@ -69,9 +69,9 @@ def _json(payload: dict[str, Any]) -> Response:
     summary="P(pass) for hours studied",
 )
 async def predict_pass(
-    runtime: RuntimeDep, hours: Annotated[Hours, Query(description="Hours studied, 0-10000")]
+    request: Request, hours: Annotated[Hours, Query(description="Hours studied, 0-10000")]
 ) -> Response:
-    prediction: Prediction = await runtime.predict("pass", [hours])
+    prediction: Prediction = await runtime_of(request).predict("pass", [hours])
     return _json({**_pass_rows([hours], prediction)[0], "model": _model_ref(prediction)})
 
 
@@ -81,8 +81,8 @@ async def predict_pass(
     responses=_errors(),
     summary="P(pass) for up to 1024 values",
 )
-async def predict_pass_batch(runtime: RuntimeDep, body: PassBatchRequest) -> Response:
-    prediction: Prediction = await runtime.predict("pass", body.hours)
+async def predict_pass_batch(request: Request, body: PassBatchRequest) -> Response:
+    prediction: Prediction = await runtime_of(request).predict("pass", body.hours)
     return _json(
         {"predictions": _pass_rows(body.hours, prediction), "model": _model_ref(prediction)}
     )
@@ -95,9 +95,9 @@ async def predict_pass_batch(runtime: RuntimeDep, body: PassBatchRequest) -> Res
     summary="Classify one handwritten digit image",
     openapi_extra=image_request_body(multipart_field="image", many=False),
 )
-async def predict_digit(request: Request, runtime: RuntimeDep) -> Response:
+async def predict_digit(request: Request) -> Response:
     image = await read_image(request)
-    prediction: Prediction = await runtime.predict("digit", [image])
+    prediction: Prediction = await runtime_of(request).predict("digit", [image])
     return _json({**_digit_rows(prediction)[0], "model": _model_ref(prediction)})
 
 
@@ -108,7 +108,7 @@ async def predict_digit(request: Request, runtime: RuntimeDep) -> Response:
     summary="Classify 1 to 256 digit images, in upload order",
     openapi_extra=image_request_body(multipart_field="images", many=True),
 )
-async def predict_digits(request: Request, runtime: RuntimeDep) -> Response:
+async def predict_digits(request: Request) -> Response:
     images = await read_images(request)
-    prediction: Prediction = await runtime.predict("digit", images)
+    prediction: Prediction = await runtime_of(request).predict("digit", images)
     return _json({"predictions": _digit_rows(prediction), "model": _model_ref(prediction)})
