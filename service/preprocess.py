@@ -32,11 +32,12 @@ from typing import Any
 import numpy as np
 
 from service.errors import EmptyInput
+from service.imaging.canonical import canonical_canvas
 from service.imaging.decode import decode_gray
 from service.imaging.geometry import fit_patch, place_by_mass
-from service.imaging.ink import NO_DIGIT, ink_box, ink_image
+from service.imaging.ink import NO_DIGIT, fringe, ink_box, ink_image
 
-__all__ = ["NO_DIGIT", "ImageSpec", "preprocess_image", "to_canvas"]
+__all__ = ["NO_DIGIT", "ImageSpec", "canvas_from_gray", "preprocess_image", "to_canvas"]
 
 
 @dataclass(frozen=True)
@@ -104,9 +105,20 @@ def to_canvas(data: bytes, spec: ImageSpec, max_pixels: int) -> np.ndarray:
     """Image bytes -> the uint8 ``(height, width)`` canvas, light digit on black."""
     if not data:
         raise EmptyInput("empty image")
-    ink = ink_image(decode_gray(data, max_pixels))
-    top, bottom, left, right = ink_box(ink)
-    patch = fit_patch(ink[top:bottom, left:right], spec.fit_box)
+    gray = decode_gray(data, max_pixels)
+    canvas = canonical_canvas(gray, spec.height, spec.width, spec.fit_box)
+    if canvas is not None:
+        return canvas  # already a canvas (an MNIST crop): nothing to redo
+    return canvas_from_gray(gray, spec)
+
+
+def canvas_from_gray(gray: np.ndarray, spec: ImageSpec) -> np.ndarray:
+    """The full procedure on decoded grey levels: ink, box, fit, centre by mass."""
+    ink = ink_image(gray)
+    box = ink_box(ink)
+    top, bottom, left, right = fringe(ink, box)  # all the ink, for the centre of mass
+    longest = max(box[1] - box[0], box[3] - box[2])
+    patch = fit_patch(ink[top:bottom, left:right], longest, spec.fit_box)
     return place_by_mass(patch, spec.height, spec.width)
 
 

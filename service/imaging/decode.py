@@ -22,8 +22,8 @@ FORMATS: tuple[str, ...] = ("PNG", "JPEG", "GIF", "BMP", "DIB", "WEBP", "TIFF", 
 
 # Longest side of the working image. Larger inputs are shrunk while decoding (JPEG
 # DCT scaling by up to 1/8, to at least half this size) and right after it (box
-# reduction), so a 12-Mpx photo costs about as much as a 0.3-Mpx one.
-WORK_SIDE = 640
+# reduction), so a 12-Mpx photo costs about as much as a 0.2-Mpx one.
+WORK_SIDE = 512
 
 _ORIENTATION_TAG = 0x0112
 _TRANSPOSE = {

@@ -26,12 +26,13 @@ def stroke_width(ink: np.ndarray) -> float:
     return float(ink.sum()) / 255.0 / max(perimeter / 2.0, 1.0)
 
 
-def fit_patch(crop: np.ndarray, fit_box: int) -> np.ndarray:
-    """Scale the ink crop so its longer side is ``fit_box``; float32 in ``[0, 255]``."""
-    height, width = crop.shape
-    longest = max(height, width)
-    scale = fit_box / longest
-    width_at_fit = stroke_width(crop) * scale
+def fit_patch(crop: np.ndarray, longest: int, fit_box: int) -> np.ndarray:
+    """Scale the ink crop so that ``longest`` pixels become ``fit_box``; float32 ``[0, 255]``.
+
+    ``longest`` is the longer side of the ink box; the crop may be a little larger (a
+    faint fringe, kept so that it still counts for the centre of mass).
+    """
+    width_at_fit = stroke_width(crop) * fit_box / longest
     # Thickening needs room: grow in a supersampled (or the original) resolution.
     work = min(longest, SUPERSAMPLE * fit_box)
     patch = crop
@@ -39,9 +40,11 @@ def fit_patch(crop: np.ndarray, fit_box: int) -> np.ndarray:
         patch = _resize(crop, work / longest, Image.Resampling.BOX)
     passes = round((TARGET_STROKE - width_at_fit) * work / fit_box / 2)
     if width_at_fit < MIN_STROKE and passes > 0:
-        patch = _dilate(patch, passes)
-    if patch.shape != (round(height * scale), round(width * scale)) or work != fit_box:
-        patch = _resize(patch, fit_box / max(patch.shape), Image.Resampling.LANCZOS)
+        patch = _dilate(patch, passes)  # the grown strokes stretch the box by 2 * passes
+    else:
+        passes = 0
+    if work + 2 * passes != fit_box:
+        patch = _resize(patch, fit_box / (work + 2 * passes), Image.Resampling.LANCZOS)
     np.clip(patch, 0.0, 255.0, out=patch)
     top = float(patch.max())
     if 0.0 < top < 254.0:  # MNIST digits all reach 254-255; thin lines lose it in scaling

@@ -41,11 +41,13 @@ MIN_DIGIT = 3  # the ink box's longer side must be at least this many pixels
 MIN_DIGIT_SHARE = 0.02  # ... and this share of the image's longer side
 EXTREME_RANK = 3  # the extremes are the k-th darkest/lightest pixels, k at least this
 EXTREME_SHARE = 2000  # ... and at least one pixel in this many
+SUBSAMPLE_SIZE = 65536  # statistics of larger images use a quarter of the pixels
 MIN_CELL = 12  # smallest background cell, in pixels
 MAX_CELLS = 3  # at least this many background cells along the shorter side
 CELL_STROKES = 4  # background cells are this many stroke widths wide
 BACKGROUND_QUANTILE = 0.3  # ... and take this quantile of their pixels
 MIN_LEVEL = 8.0  # background level floor for relative contrast
+LINE_SHARE = 0.2  # rows/columns inked beyond all but this share of their length are lines
 STROKE_LEVEL = 0.6  # share of the ink's contrast that counts as stroke for its width
 
 
@@ -84,13 +86,29 @@ def ink_image(gray: np.ndarray) -> np.ndarray:
         paper = np.subtract(255.0, surface, out=surface)
         np.maximum(paper, 1.0, out=paper)
         residual *= _median(paper.reshape(-1)[::7]) / paper
+    _remove_lines(residual)
     return _stretch(residual, _extremes(residual)[1])
+
+
+def _remove_lines(residual: np.ndarray) -> None:
+    """Subtract, in place, rows and columns inked across most of the image: ruled lines.
+
+    A row's 20th percentile is the background unless over 80% of the row is inked,
+    which a digit never is but a ruled line (or a margin line) is.
+    """
+    for axis in (1, 0):
+        size = residual.shape[axis]
+        rank = int(LINE_SHARE * (size - 1))
+        level = np.partition(residual, rank, axis=axis).take(rank, axis=axis)
+        excess = np.maximum(level - _median(level), 0.0)
+        if excess.max() > 0.0:
+            residual -= excess[:, None] if axis == 1 else excess[None, :]
 
 
 def _stretch(residual: np.ndarray, lightest: float) -> np.ndarray:
     """Floor the background noise and map the typical full ink level to 255, in place."""
     flat = residual.reshape(-1)
-    sample = flat[::4] if flat.size > 65536 else flat
+    sample = flat[::4] if flat.size > SUBSAMPLE_SIZE else flat
     base = _median(sample)
     sigma = 1.4826 * _median(np.abs(sample - base))
     peak = lightest - base
@@ -108,8 +126,11 @@ def _stretch(residual: np.ndarray, lightest: float) -> np.ndarray:
 
 
 def _extremes(values: np.ndarray) -> tuple[float, float]:
-    """The k-th darkest and k-th lightest values: extremes that ignore stray pixels."""
-    flat = values.reshape(-1)
+    """The k-th darkest and k-th lightest values: extremes that ignore stray pixels.
+
+    On a large image every other row and column is plenty (strokes are long).
+    """
+    flat = (values[::2, ::2] if values.size > SUBSAMPLE_SIZE else values).reshape(-1)
     count = flat.size
     k = min(max(EXTREME_RANK, count // EXTREME_SHARE), count)
     ends = np.partition(flat, (k - 1, count - k))
@@ -132,7 +153,11 @@ def _median(values: np.ndarray) -> float:
 
 
 def ink_box(ink: np.ndarray) -> tuple[int, int, int, int]:
-    """``(top, bottom, left, right)`` (half-open) of the ink, specks left out."""
+    """``(top, bottom, left, right)`` (half-open) of the ink, specks left out.
+
+    The box holds the clearly-inked pixels and the fringe touching them above
+    ``FRINGE_LEVEL`` (JPEG's ringing stays out); ``fringe`` widens it to all the ink.
+    """
     mass = np.where(ink > BOX_LEVEL, ink, 0.0)
     top, bottom, left, right = 0, ink.shape[0], 0, ink.shape[1]
     for _ in range(4):  # dropping a row speck can uncover a column speck, and so on
@@ -144,9 +169,16 @@ def ink_box(ink: np.ndarray) -> tuple[int, int, int, int]:
             break
     if max(bottom - top, right - left) < max(MIN_DIGIT, MIN_DIGIT_SHARE * max(ink.shape)):
         raise NoDigitFound(NO_DIGIT)  # nothing, or a dot: not a digit
-    # Take in the faint antialiased fringe that touches the box, a few lines at most.
+    return fringe(ink, (top, bottom, left, right), FRINGE_LEVEL)
+
+
+def fringe(
+    ink: np.ndarray, box: tuple[int, int, int, int], level: float = 0.0
+) -> tuple[int, int, int, int]:
+    """``box`` grown by the lines next to it holding ink over ``level``, a few at most."""
+    top, bottom, left, right = box
     reach = max(1, max(bottom - top, right - left) // 10)
-    inked = ink > FRINGE_LEVEL
+    inked = ink > level
     top -= _leading(inked[max(top - reach, 0) : top, left:right].any(axis=1)[::-1])
     bottom += _leading(inked[bottom : bottom + reach, left:right].any(axis=1))
     left -= _leading(inked[top:bottom, max(left - reach, 0) : left].any(axis=0)[::-1])
