@@ -109,13 +109,18 @@ def _stretch(residual: np.ndarray, lightest: float) -> np.ndarray:
     """Floor the background noise and map the typical full ink level to 255, in place."""
     flat = residual.reshape(-1)
     sample = flat[::4] if flat.size > SUBSAMPLE_SIZE else flat
-    base = _median(sample)
-    sigma = 1.4826 * _median(np.abs(sample - base))
+    if np.count_nonzero(sample) * 2 < sample.size:  # a clean background, exactly zero
+        base = sigma = 0.0
+    else:
+        base = _median(sample)
+        sigma = 1.4826 * _median(np.abs(sample - base))
     peak = lightest - base
     if peak < max(MIN_CONTRAST, PEAK_SIGMAS * sigma):
         raise NoDigitFound(NO_DIGIT)
     floor = base + FLOOR_SIGMAS * sigma
-    strong = flat[flat > base + 0.5 * peak]
+    strong = sample[sample > base + 0.5 * peak]
+    if strong.size == 0:  # the lightest pixels were left out of the sample
+        strong = flat[flat > base + 0.5 * peak]
     rank = int(0.9 * (strong.size - 1))
     full = float(np.partition(strong, rank)[rank])
     if floor != 0.0:
