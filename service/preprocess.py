@@ -32,10 +32,11 @@ from typing import Any
 import numpy as np
 
 from service.errors import EmptyInput
+from service.imaging.box import fringe, ink_box
 from service.imaging.canonical import canonical_canvas
 from service.imaging.decode import decode_gray
 from service.imaging.geometry import fit_patch, place_by_mass
-from service.imaging.ink import NO_DIGIT, fringe, ink_box, ink_image
+from service.imaging.ink import NO_DIGIT, ink_image
 
 __all__ = ["NO_DIGIT", "ImageSpec", "canvas_from_gray", "preprocess_image", "to_canvas"]
 

@@ -3,6 +3,8 @@
 * ``decode``: bytes -> a small float32 grayscale array (any format, mode, size, EXIF
   orientation, transparency), with the pixel-count limit checked from the header.
 * ``ink``: grayscale -> "ink" image, light digit on a dark zero background (polarity,
-  uneven illumination, noise), and the ink's bounding box with specks ignored.
+  uneven illumination, ruled lines, noise, contrast).
+* ``box``: the ink's bounding box, specks ignored, faint fringe taken in.
+* ``canonical``: pass-through for uploads that already are a model canvas.
 * ``geometry``: ink crop -> the MNIST canvas (stroke width, fit box, centre of mass).
 """

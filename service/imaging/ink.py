@@ -1,6 +1,6 @@
-"""From a grayscale image to "ink": a light digit on a zero background, and its box.
+"""From a grayscale image to "ink": a light digit on a zero background.
 
-Steps, all vectorised numpy on the (at most ~0.4 Mpx) working image:
+Steps, all vectorised numpy on the (at most 512x512) working image:
 
 1. Polarity. The ink is the side whose extreme (the k-th darkest or lightest pixel)
    lies furthest from the background level, the border's median for a drawing and
@@ -11,13 +11,13 @@ Steps, all vectorised numpy on the (at most ~0.4 Mpx) working image:
    smooth surface: a low quantile of cells a few stroke widths wide, median-filtered
    across cells (cells covered by ink are outvoted), bilinearly interpolated. On
    paper the residual is divided by the local illumination, since ink contrast
-   scales with it.
+   scales with it. Rows and columns inked over 80% of their length (ruled lines,
+   margins) are subtracted.
 3. Noise floor and contrast stretch. The background's robust spread (MAD) gives a
    floor below which everything is background; the typical full-ink level maps to
    255. Too little contrast above the noise means there is no digit.
-4. Bounding box of the clearly-inked pixels, ignoring specks: row and column runs
-   cut off from the digit by empty lines that hold under 2% of its ink or never get
-   to half its brightness; then the faint antialiased fringe around the box.
+
+The ink's bounding box is found by ``service.imaging.box``.
 """
 
 from __future__ import annotations
@@ -32,13 +32,7 @@ MIN_CONTRAST = 20.0  # grey levels between background and ink below which there 
 PEAK_SIGMAS = 6.0  # ... or fewer background standard deviations than this
 FLOOR_SIGMAS = 3.0  # residuals under this many standard deviations are background
 FLAT_BORDER = 8.0  # border spread (p90 - p10, grey levels) up to which the background is flat
-BOX_LEVEL = 0.2 * 255  # ink level (after stretching) that counts for the bounding box
-FRINGE_LEVEL = 8.0  # ... and for the faint fringe around it (above JPEG's ringing)
 FULL_SCALE_SLACK = 8.0  # full ink within this of 255 grey levels needs no stretching
-SPECK_MASS = 0.02  # detached runs holding less of the ink than this are specks
-STROKE_PEAK = 0.5 * 255  # ... and so are those whose ink never gets this bright
-MIN_DIGIT = 3  # the ink box's longer side must be at least this many pixels
-MIN_DIGIT_SHARE = 0.02  # ... and this share of the image's longer side
 EXTREME_RANK = 3  # the extremes are the k-th darkest/lightest pixels, k at least this
 EXTREME_SHARE = 2000  # ... and at least one pixel in this many
 SUBSAMPLE_SIZE = 65536  # statistics of larger images use a quarter of the pixels
@@ -155,73 +149,6 @@ def _median(values: np.ndarray) -> float:
     """Upper median, without ``np.median``'s overhead on small arrays."""
     middle = values.size // 2
     return float(np.partition(values, middle)[middle])
-
-
-def ink_box(ink: np.ndarray) -> tuple[int, int, int, int]:
-    """``(top, bottom, left, right)`` (half-open) of the ink, specks left out.
-
-    The box holds the clearly-inked pixels and the fringe touching them above
-    ``FRINGE_LEVEL`` (JPEG's ringing stays out); ``fringe`` widens it to all the ink.
-    """
-    mass = np.where(ink > BOX_LEVEL, ink, 0.0)
-    top, bottom, left, right = 0, ink.shape[0], 0, ink.shape[1]
-    for _ in range(4):  # dropping a row speck can uncover a column speck, and so on
-        box = mass[top:bottom, left:right]
-        start, stop, rows_cut = _main_run(box, axis=1)
-        first, last, cols_cut = _main_run(box, axis=0)
-        top, bottom, left, right = top + start, top + stop, left + first, left + last
-        if not (rows_cut or cols_cut):
-            break
-    if max(bottom - top, right - left) < max(MIN_DIGIT, MIN_DIGIT_SHARE * max(ink.shape)):
-        raise NoDigitFound(NO_DIGIT)  # nothing, or a dot: not a digit
-    return fringe(ink, (top, bottom, left, right), FRINGE_LEVEL)
-
-
-def fringe(
-    ink: np.ndarray, box: tuple[int, int, int, int], level: float = 0.0
-) -> tuple[int, int, int, int]:
-    """``box`` grown by the lines next to it holding ink over ``level``, a few at most."""
-    top, bottom, left, right = box
-    reach = max(1, max(bottom - top, right - left) // 10)
-    inked = ink > level
-    top -= _leading(inked[max(top - reach, 0) : top, left:right].any(axis=1)[::-1])
-    bottom += _leading(inked[bottom : bottom + reach, left:right].any(axis=1))
-    left -= _leading(inked[top:bottom, max(left - reach, 0) : left].any(axis=0)[::-1])
-    right += _leading(inked[top:bottom, right : right + reach].any(axis=0))
-    return top, bottom, left, right
-
-
-def _leading(flags: np.ndarray) -> int:
-    """Number of leading ``True`` values."""
-    if flags.all():
-        return int(flags.size)
-    return int(np.argmin(flags))
-
-
-def _main_run(box: np.ndarray, axis: int) -> tuple[int, int, bool]:
-    """Span of the non-speck runs of inked lines along ``axis``, and whether specks were cut.
-
-    A run is a speck if it holds under ``SPECK_MASS`` of the ink, or if it never gets
-    to half the full ink level (a shadow's edge, paper texture; strokes always do).
-    """
-    profile = box.sum(axis=axis)
-    where = np.flatnonzero(profile)
-    if where.size == 0:
-        return 0, 0, False
-    first, last = int(where[0]), int(where[-1]) + 1
-    if last - first == where.size:  # one run: nothing to cut
-        return first, last, False
-    inked = np.concatenate(([False], profile > 0, [False]))
-    edges = np.flatnonzero(inked[1:] != inked[:-1])
-    starts, stops = edges[0::2], edges[1::2]
-    cumulative = np.concatenate(([0.0], np.cumsum(profile)))
-    run_mass = cumulative[stops] - cumulative[starts]
-    run_peak = np.maximum.reduceat(box.max(axis=axis), starts)
-    keep = np.flatnonzero((run_mass >= SPECK_MASS * cumulative[-1]) & (run_peak >= STROKE_PEAK))
-    if keep.size == 0:
-        keep = np.array([int(np.argmax(run_mass))])
-    start, stop = int(starts[keep[0]]), int(stops[keep[-1]])
-    return start, stop, (start, stop) != (first, last)
 
 
 def _flat_level(gray: np.ndarray) -> float | None:
