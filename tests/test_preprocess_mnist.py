@@ -28,7 +28,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from service.errors import NoDigitFound
-from service.preprocess import ImageSpec, preprocess_image, to_canvas
+from service.preprocess import ImageSpec, canvas_from_gray, preprocess_image, to_canvas
 
 REPO = Path(__file__).resolve().parents[1]
 LIMIT = 25_000_000
@@ -123,10 +123,13 @@ def test_mnist_pngs_come_through_essentially_unchanged(mnist: tuple[np.ndarray, 
     images = mnist[0]
     spec = ImageSpec()
     canvases = np.stack([to_canvas(png(image), spec, LIMIT) for image in images])
-    diff = np.abs(canvases.astype(np.int16) - images).mean(axis=(1, 2))
-    assert diff.mean() < 0.1, diff.mean()  # grey levels per pixel, of 255
-    assert (diff == 0).mean() >= 0.98, (diff == 0).mean()
-    assert (diff <= 1.0).mean() >= 0.995, (diff <= 1.0).mean()
+    # The full procedure too, without the pass-through for ready-made canvases.
+    full = np.stack([canvas_from_gray(image.astype(np.float32), spec) for image in images])
+    for result in (canvases, full):
+        diff = np.abs(result.astype(np.int16) - images).mean(axis=(1, 2))
+        assert diff.mean() < 0.1, diff.mean()  # grey levels per pixel, of 255
+        assert (diff == 0).mean() >= 0.98, (diff == 0).mean()
+        assert (diff <= 1.0).mean() >= 0.995, (diff <= 1.0).mean()
 
 
 def test_png_accuracy_matches_raw_tensor_accuracy(
