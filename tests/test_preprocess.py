@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import struct
-import time
 import warnings
 import zlib
 from collections.abc import Callable
@@ -21,6 +20,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFile
 
 from service.errors import EmptyInput, InvalidImage, NoDigitFound, PayloadTooLarge
+from service.imaging.decode import WORK_SIDE, decode_gray
 from service.preprocess import NO_DIGIT, ImageSpec, preprocess_image, to_canvas
 
 SPEC = ImageSpec()
@@ -423,11 +423,12 @@ def test_bad_input_raises_the_right_error(data: bytes, error: type[Exception]) -
 
 
 def test_pixel_limit_is_checked_from_the_header_before_decoding() -> None:
-    # 2 Gpx declared: decoding it would take minutes and gigabytes; the header suffices.
-    start = time.perf_counter()
+    # 2 Gpx declared, 64 bytes of pixel data present: decoding would fail as a truncated
+    # image (400), so a 413 shows the verdict came from the header alone.
     with pytest.raises(PayloadTooLarge):
         preprocess_image(_png_header(50_000, 40_000), SPEC, max_pixels=10**12)
-    assert time.perf_counter() - start < 0.5
+    with pytest.raises(InvalidImage):
+        preprocess_image(_png_header(500, 400), SPEC, max_pixels=10**12)
     data = encode(gray(glyph(100, 100, (10, 10, 80), 8.0)), "PNG")
     with pytest.raises(PayloadTooLarge):
         preprocess_image(data, SPEC, max_pixels=9999)
@@ -553,24 +554,12 @@ def test_concurrent_calls_agree() -> None:
         np.testing.assert_array_equal(got, want)
 
 
-# --- speed -------------------------------------------------------------------------------
-
-
-def _cpu_ms(data: bytes, repeats: int) -> float:
-    """Median CPU time of one call, in ms (CPU time: other processes do not count)."""
-    times = []
-    for _ in range(repeats):
-        start = time.thread_time()
-        preprocess_image(data, SPEC, max_pixels=LIMIT)
-        times.append(time.thread_time() - start)
-    return 1000.0 * float(np.median(times))
-
-
-def test_a_28x28_png_takes_well_under_a_millisecond(reference: np.ndarray) -> None:
-    assert _cpu_ms(encode(reference, "PNG"), 300) < 0.5  # a ready-made canvas
-    off_centre = np.roll(reference, (4, -5), axis=(0, 1))  # the full procedure
-    assert _cpu_ms(encode(off_centre, "PNG"), 300) < 1.0
+# --- large inputs (timings are in the benchmark: docs/benchmarks.md) ---------------------
 
 
 def test_a_12_megapixel_jpeg_is_decoded_small() -> None:
-    assert _cpu_ms(_large_jpeg(), 5) < 150.0
+    """DCT scaling and box reduction keep the working image at WORK_SIDE or less."""
+    working = decode_gray(_large_jpeg(), LIMIT)
+    assert max(working.shape) <= WORK_SIDE
+    assert max(working.shape) >= WORK_SIDE // 2  # reduced, not thrown away
+    assert working.shape[1] > working.shape[0]  # 4:3 landscape kept
