@@ -33,6 +33,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--levels", type=_ints, default=(1, 16, 64, 256), help="e.g. 1,16,64")
     parser.add_argument("--rows", help="comma-separated row keys (default: all)")
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
+    parser.add_argument(
+        "--low-load-rounds",
+        type=int,
+        default=6,
+        help="alternating c=1 rounds of batching on vs off (0: none)",
+    )
     parser.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto")
     parser.add_argument("--batch-sizes", type=_ints, default=None, help="inference bench")
     parser.add_argument("--epochs", type=int, default=3, help="training bench epochs per arch")
@@ -86,6 +92,7 @@ def run_serving_bench(args: argparse.Namespace, results_dir: Path) -> dict[str, 
         tool=args.loadgen,
         threads=args.threads,
         rows=rows,
+        low_load_rounds=args.low_load_rounds,
     )
     command = (
         f"python -m bench --only serving --duration {args.duration:g} --warmup {args.warmup:g} "

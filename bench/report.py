@@ -76,14 +76,44 @@ def _serving(serving: dict[str, Any]) -> list[str]:
         parts.append(f"### {ENDPOINT_TITLES[endpoint]}")
         for level in config["levels"]:
             parts += [f"Concurrency {level}:", serving_table(serving, endpoint, level)]
+    low = serving.get("low_load")
+    if low:
+        parts += [
+            "### Concurrency 1, batching on vs off, alternating rounds",
+            f"{low['rounds']} rounds of {low['duration_s']:g} s per row and endpoint, against "
+            "two servers that stay up, the order flipped every round. At concurrency 1 a "
+            "batch always holds one request, so only the batcher's own cost can differ.",
+            table(
+                ["row", "endpoint", "median p50 ms", "median p99 ms", "errors", "p50 per round"],
+                [
+                    [
+                        r["row"],
+                        r["endpoint"],
+                        f"{r['median_p50_ms']:.3f}",
+                        f"{r['median_p99_ms']:.3f}",
+                        r["errors"],
+                        " ".join(f"{v:.2f}" for v in r["p50_ms"]),
+                    ]
+                    for r in low["results"]
+                ],
+                "llrrrl",
+            ),
+        ]
     return parts
 
 
 def _history(results_dir: Path) -> list[str]:
+    snapshots = [
+        json.loads(p.read_text()) | {"_name": p.stem.removeprefix("serving-")}
+        for p in results_dir.glob("serving-*.json")
+    ]
+    snapshots.sort(key=lambda d: d["meta"]["created_at"])
     rows = []
-    for path in sorted(results_dir.glob("serving-*.json")):
-        data = json.loads(path.read_text())
-        cells = [path.stem.removeprefix("serving-"), data["meta"]["git_commit"]]
+    for data in snapshots:
+        commit = data["meta"]["git_commit"]
+        if data["meta"].get("git_commit_at_end"):
+            commit += f" (at the end: {data['meta']['git_commit_at_end']})"
+        cells = [data["_name"], data["meta"]["created_at"], commit]
         for endpoint in ("digit", "pass"):
             entry = next(
                 (
@@ -95,21 +125,38 @@ def _history(results_dir: Path) -> list[str]:
                 ),
                 None,
             )
-            cells += (
-                ["—", "—"] if entry is None else [f"{entry['rps']:.0f}", f"{entry['ratio']:.2f}"]
-            )
+            if entry is None:
+                cells += ["—"] * 4
+                continue
+            cpu = entry.get("server_cpu_ms_per_req")
+            cells += [
+                f"{entry['rps']:.0f}",
+                f"{entry['ratio']:.2f}",
+                f"{entry['p99_ms']:.1f}",
+                "—" if cpu is None else f"{cpu:.2f}",
+            ]
         rows.append(cells)
     if not rows:
         return []
     header = [
         "snapshot",
-        "commit",
+        "run",
+        "code",
         "digit req/s",
-        "digit x ceiling",
+        "x ceiling",
+        "p99 ms",
+        "CPU ms/req",
         "pass req/s",
-        "pass x ceiling",
+        "x ceiling",
+        "p99 ms",
+        "CPU ms/req",
     ]
-    return [f"## Snapshots (digitpass defaults, concurrency {TARGET_LEVEL})", table(header, rows)]
+    return [
+        f"## Snapshots (digitpass defaults, concurrency {TARGET_LEVEL})",
+        "Saved with `--snapshot NAME`; each is a whole interleaved run, so its ratios are "
+        "to the ceiling measured in that run.",
+        table(header, rows, "lll" + "r" * 8),
+    ]
 
 
 def render(results_dir: Path = RESULTS_DIR) -> str:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.loadgen import LoadResult, Target, run_load, wrk_available
+from bench.lowload import run_low_load
 from bench.machine import cpu_snapshot, group_cpu_s, others_cpu
 from bench.payload import mnist_png, multipart_body, multipart_content_type
 from bench.promstats import mean_batch, scrape
@@ -34,6 +35,7 @@ class ServingConfig:
     tool: str = "auto"
     threads: int = 1
     rows: tuple[str, ...] | None = None  # None: every row
+    low_load_rounds: int = 6  # alternating c=1 rounds, batching on vs off (0: none)
 
 
 def select_rows(names: tuple[str, ...] | None) -> list[Row]:
@@ -156,7 +158,18 @@ def run_serving(config: ServingConfig, log_dir: Path) -> dict[str, Any]:
             finally:
                 server.stop()
     add_ratios(results)
+    low_load = None
+    if config.low_load_rounds:
+        low_load = run_low_load(
+            rows,
+            body,
+            log_dir,
+            rounds=config.low_load_rounds,
+            duration_s=min(config.duration_s, 2.0),
+            tool=config.tool,
+        )
     return {
+        "low_load": low_load,
         "benchmark": "serving",
         "config": {**config.__dict__, "levels": list(config.levels), "rows": [r.key for r in rows]},
         "rows": [{"key": r.key, "label": r.label, "notes": r.notes} for r in rows],
