@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 
 MAX_BOUNDARY = 70  # RFC 2046
+_ESCAPED = re.compile(r"\\(.)")
 _PARAM = re.compile(
     r';\s*([A-Za-z0-9!#$%&\'*+.^_`|~-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;\s]*)', re.ASCII
 )
@@ -34,7 +35,9 @@ def header_params(value: str) -> dict[str, str]:
     params = {}
     for key, raw in _PARAM.findall(value):
         if raw.startswith('"'):
-            raw = re.sub(r"\\(.)", r"\1", raw[1:-1])
+            raw = raw[1:-1]
+            if "\\" in raw:
+                raw = _ESCAPED.sub(r"\1", raw)
         params[key.lower()] = raw
     return params
 
