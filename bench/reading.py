@@ -14,6 +14,11 @@ def _get(serving: dict[str, Any], row: str, endpoint: str, level: int) -> dict[s
     return None
 
 
+def _cores(entry: dict[str, Any]) -> float:
+    """Cores' worth of CPU the server used: req/s x CPU seconds per request."""
+    return entry["rps"] * (entry.get("server_cpu_ms_per_req") or 0.0) / 1000
+
+
 def others_load(serving: dict[str, Any]) -> tuple[float, float, list[str]]:
     """Mean and max cores' worth of CPU used by other processes while measuring; top names."""
     shares, names = [], {}
@@ -38,9 +43,18 @@ def serving_reading(serving: dict[str, Any]) -> list[str]:
             f"At concurrency {level}, `/predict/digit` serves {ours['rps']:.0f} req/s, "
             f"{ours['ratio']:.0%} of the {ceiling['rps']:.0f} req/s that the same stack manages "
             f"when it only parses the upload (p99 {ours['p99_ms']:.1f} ms vs "
-            f"{ceiling['p99_ms']:.1f} ms). The gap is digitpass's own per-request work: "
-            "middleware, decoding and MNIST preprocessing, the hop to the inference thread "
-            "and back, and building the response."
+            f"{ceiling['p99_ms']:.1f} ms). It used {ours['server_cpu_ms_per_req']:.2f} ms of "
+            f"server CPU per upload against the ceiling's {ceiling['server_cpu_ms_per_req']:.2f} "
+            f"ms, {_cores(ours):.2f} cores in all against the ceiling's {_cores(ceiling):.2f}. "
+            + (
+                "Other processes held much of the second core, so CPU per request bounds "
+                "the ratio (where the CPU goes: Notes)."
+                if others_load(serving)[0] >= 0.3
+                else "The second core was mostly free, so CPU was not the limit. One "
+                "process's event loop and the Python parts of its inference thread take "
+                "turns on one GIL, and one process cannot use much more than one core "
+                "(Notes)."
+            )
         )
     batch1 = _get(serving, "digitpass-batch1", "digit", level)
     if ours and batch1:
@@ -70,10 +84,16 @@ def serving_reading(serving: dict[str, Any]) -> list[str]:
     if ours and workers:
         verb = "gain" if workers["rps"] > ours["rps"] * 1.1 else "do not clearly gain"
         busy = others_load(serving)[0]
+        w_pass = _get(serving, "digitpass-workers2", "pass", level)
+        extra = (
+            f" With two workers, uploads reach {workers['ratio']:.0%} of the upload ceiling"
+            + (f" and `/predict/pass` {w_pass['ratio']:.0%} of the GET ceiling" if w_pass else "")
+            + f" (p99 {workers['p99_ms']:.1f} ms on uploads)."
+        )
         out.append(
             f"Two workers {verb}: {workers['rps']:.0f} req/s against one worker's "
             f"{ours['rps']:.0f}. A second event loop only helps on a core that nobody else "
-            f"uses; other processes took {busy:.1f} of the 2 cores on average."
+            f"uses; other processes took {busy:.1f} of the 2 cores on average." + extra
         )
     script = _get(serving, "digitpass-torchscript", "digit", level)
     if ours and script:

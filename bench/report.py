@@ -80,9 +80,11 @@ def _serving(serving: dict[str, Any]) -> list[str]:
     if low:
         parts += [
             "### Concurrency 1, batching on vs off, alternating rounds",
-            f"{low['rounds']} rounds of {low['duration_s']:g} s per row and endpoint, against "
-            "two servers that stay up, the order flipped every round. At concurrency 1 a "
-            "batch always holds one request, so only the batcher's own cost can differ.",
+            f"{low['rounds']} rounds of {low['duration_s']:g} s per server and endpoint, "
+            "against two servers of each configuration that stay up (started on, off, off, "
+            "on), the order flipped every round; medians over both instances. At "
+            "concurrency 1 a batch always holds one request, so only the batcher's own cost "
+            "can differ.",
             table(
                 ["row", "endpoint", "median p50 ms", "median p99 ms", "errors", "p50 per round"],
                 [
