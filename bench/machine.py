@@ -85,8 +85,11 @@ def package_versions() -> dict[str, str]:
 
 
 def git_commit() -> str:
-    """HEAD, plus the service/training files that differ from it (the code measured)."""
-    commit = _command_output(["git", "rev-parse", "--short", "HEAD"])
+    """The last commit that touched service/ or training/, plus their uncommitted files.
+
+    That is the code measured: commits elsewhere (bench/, docs/) do not change it.
+    """
+    commit = _command_output(["git", "log", "-1", "--format=%h", "--", "service", "training"])
     changed = _command_output(["git", "diff", "--name-only", "HEAD", "--", "service", "training"])
     new = _command_output(
         ["git", "ls-files", "--others", "--exclude-standard", "--", "service", "training"]

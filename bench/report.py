@@ -36,7 +36,8 @@ def _machine(meta: dict[str, Any], serving: dict[str, Any] | None) -> str:
     lines = [
         f"- CPU: {machine['cpu_model']}, {machine['cores']} cores; "
         f"memory {machine['memory_gib']} GiB; GPU: {machine['gpu'] or 'none'}",
-        f"- {machine['os']}, Python {machine['python']}; code at commit {meta['git_commit']}",
+        f"- {machine['os']}, Python {machine['python']}; service and training code at "
+        f"commit {meta['git_commit']}",
     ]
     if meta.get("git_commit_at_end"):
         lines.append(
