@@ -7,58 +7,36 @@
   paper, illumination gradients, shadows, noise, JPEG, off-centre, EXIF rotation,
   transparency, palettes, 16-bit, 12 Mpx) are still read right, with MNIST geometry.
 
-Data: ``MNIST_DIR`` (the torchvision root holding ``MNIST/raw``, or the ``raw`` folder
-itself; default ``../shared/datasets`` next to the repository). Model: the highest
-version in ``models/digit``. Missing either fails the test on CI and skips it elsewhere.
+Data: the shared ``mnist_dir`` fixture (``MNIST_DIR``, the torchvision root holding
+``MNIST/raw``; missing data fails on CI and skips elsewhere). Model: the highest
+committed version in ``models/digit``, verified against its metadata.
 """
 
 from __future__ import annotations
 
-import gzip
 import io
-import json
 import math
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import onnxruntime as ort
 import pytest
 from PIL import Image, ImageDraw
 
 from service.errors import NoDigitFound
 from service.preprocess import ImageSpec, canvas_from_gray, preprocess_image, to_canvas
+from service.repository import ModelVersion
+from tests.conftest import load_mnist_test_set
 
-REPO = Path(__file__).resolve().parents[1]
 LIMIT = 25_000_000
 
 
-def _missing(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
-def _read_idx(folder: Path, name: str, offset: int) -> np.ndarray | None:
-    for path in (folder / name, folder / f"{name}.gz"):
-        if path.is_file():
-            raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-            return np.frombuffer(raw, dtype=np.uint8, offset=offset)
-    return None
-
-
 @pytest.fixture(scope="module")
-def mnist() -> tuple[np.ndarray, np.ndarray]:
+def mnist(mnist_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     """The MNIST test set: uint8 images [10000, 28, 28] and labels [10000]."""
-    base = Path(os.environ.get("MNIST_DIR") or REPO.parent / "shared" / "datasets")
-    for folder in (base, base / "MNIST" / "raw", base / "raw"):
-        images = _read_idx(folder, "t10k-images-idx3-ubyte", 16)
-        labels = _read_idx(folder, "t10k-labels-idx1-ubyte", 8)
-        if images is not None and labels is not None:
-            return images.reshape(-1, 28, 28), labels
-    _missing(f"MNIST test set not found under {base} (set MNIST_DIR)")
-    raise AssertionError  # unreachable
+    return load_mnist_test_set(mnist_dir)
 
 
 @dataclass(frozen=True)
@@ -69,21 +47,14 @@ class DigitModel:
 
 
 @pytest.fixture(scope="module")
-def model() -> DigitModel:
+def model(committed_model: Callable[[str], ModelVersion]) -> DigitModel:
     """The committed digit model of the highest version, run by ONNX Runtime on the CPU."""
-    ort = pytest.importorskip("onnxruntime")
-    root = REPO / "models" / "digit"
-    versions = sorted(
-        (int(p.name) for p in root.glob("*") if p.name.isdigit() and (p / "model.onnx").is_file()),
-    )
-    if not versions:
-        _missing(f"no digit model in {root}")
-    folder = root / str(versions[-1])
-    metadata = json.loads((folder / "metadata.json").read_text())
+    version = committed_model("digit")
+    metadata = version.metadata
     options = ort.SessionOptions()
     options.intra_op_num_threads = 2
     session = ort.InferenceSession(
-        str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"]
+        str(version.artifact("onnx")), options, providers=["CPUExecutionProvider"]
     )
     input_name, output_name = metadata["input"]["name"], metadata["output"]["name"]
 
@@ -96,7 +67,7 @@ def model() -> DigitModel:
         )
 
     spec = ImageSpec.from_metadata(metadata["input"]["preprocessing"])
-    return DigitModel(versions[-1], spec, predict)
+    return DigitModel(version.version, spec, predict)
 
 
 def png(image: np.ndarray | Image.Image) -> bytes:
