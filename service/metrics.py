@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -61,6 +63,19 @@ class ServiceMetrics:
             ["model", "outcome"],
             registry=self.registry,
         )
+
+        # Labelled children, looked up once per (route, method, status), not per request.
+        self._request_children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+
+    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        """Count one HTTP request and record its latency."""
+        labels = (route, method, str(status))
+        children = self._request_children.get(labels)
+        if children is None:
+            children = (self.requests.labels(*labels), self.request_latency.labels(*labels))
+            self._request_children[labels] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -6,35 +6,20 @@ as little as possible to every request.
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
 
-from service.errors import PayloadTooLarge
+from service.api.replies import error_reply
+from service.asgi import (
+    ASGIApp,
+    Message,
+    Receive,
+    Scope,
+    Send,
+    declared_length_error,
+    send_json,
+    too_large,
+)
 from service.metrics import ServiceMetrics
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-
-async def send_json_error(send: Send, status: int, detail: str) -> None:
-    body = json.dumps({"detail": detail}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
 
 
 class BodyLimitMiddleware:
@@ -53,18 +38,11 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = _header(scope, b"content-length")
-        if declared is not None:
-            if not declared.isdigit():
-                await send_json_error(send, 400, "invalid Content-Length header")
-                return
-            if int(declared) > self.max_bytes:
-                await send_json_error(send, 413, self._too_large())
-                return
+        error = declared_length_error(scope, self.max_bytes)
+        if error is not None:
+            await send_json(send, error.status_code, error_reply(error.detail), close=True)
+            return
         await self.app(scope, self._limited(receive), send)
-
-    def _too_large(self) -> str:
-        return f"request body is larger than the {self.max_bytes}-byte limit"
 
     def _limited(self, receive: Receive) -> Receive:
         received = 0
@@ -75,7 +53,7 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise PayloadTooLarge(self._too_large())
+                    raise too_large(self.max_bytes)
             return message
 
         return limited_receive
@@ -87,8 +65,6 @@ class MetricsMiddleware:
     def __init__(self, app: ASGIApp, metrics: ServiceMetrics) -> None:
         self.app = app
         self.metrics = metrics
-        # Labelled children, looked up once per (route, method, status), not per request.
-        self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -108,20 +84,6 @@ class MetricsMiddleware:
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            labels = (template, scope.get("method", ""), str(status))
-            children = self._children.get(labels)
-            if children is None:
-                children = (
-                    self.metrics.requests.labels(*labels),
-                    self.metrics.request_latency.labels(*labels),
-                )
-                self._children[labels] = children
-            children[0].inc()
-            children[1].observe(time.perf_counter() - started)
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers", ()):
-        if key == name:
-            return value.decode("latin-1").strip()
-    return None
+            self.metrics.observe_request(
+                template, scope.get("method", ""), status, time.perf_counter() - started
+            )

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
+from service.api import replies
 from service.api.deps import runtime_of
 from service.api.schemas import (
     DigitResponse,
@@ -28,38 +28,14 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": ErrorResponse} for code in sorted({*codes, *common})}
 
 
-def _model_ref(prediction: Prediction) -> dict[str, Any]:
-    return {"name": prediction.name, "version": prediction.version}
+# Handlers return their JSON as a ready ``Response`` and declare ``response_model`` for
+# the OpenAPI document only: FastAPI skips validating and re-serialising a returned
+# Response, which is a measurable share of a request. The bodies come from
+# ``service.api.replies``, shared with the ASGI fast path (``service.api.fastpath``).
 
 
-def _pass_rows(hours: list[float], prediction: Prediction) -> list[dict[str, Any]]:
-    return [
-        {"hours": h, "probability": p, "passed": p >= 0.5}
-        for h, p in zip(hours, prediction.probabilities[:, -1].tolist(), strict=True)
-    ]
-
-
-def _digit_rows(prediction: Prediction) -> list[dict[str, Any]]:
-    rows = []
-    for probabilities in prediction.probabilities.tolist():
-        best = max(range(len(probabilities)), key=probabilities.__getitem__)
-        rows.append(
-            {
-                "digit": int(prediction.labels[best]),
-                "confidence": probabilities[best],
-                "probabilities": probabilities,
-            }
-        )
-    return rows
-
-
-# Handlers build their JSON directly (the shapes are fixed and built here) and declare
-# ``response_model`` for the OpenAPI document only: FastAPI skips validating and
-# re-serialising a returned Response, which is a measurable share of a request.
-
-
-def _json(payload: dict[str, Any]) -> Response:
-    return Response(json.dumps(payload, separators=(",", ":")), media_type="application/json")
+def _json(body: bytes) -> Response:
+    return Response(body, media_type="application/json")
 
 
 @router.get(
@@ -72,7 +48,7 @@ async def predict_pass(
     request: Request, hours: Annotated[Hours, Query(description="Hours studied, 0-10000")]
 ) -> Response:
     prediction: Prediction = await runtime_of(request).predict("pass", [hours])
-    return _json({**_pass_rows([hours], prediction)[0], "model": _model_ref(prediction)})
+    return _json(replies.pass_reply(hours, prediction))
 
 
 @router.post(
@@ -83,9 +59,7 @@ async def predict_pass(
 )
 async def predict_pass_batch(request: Request, body: PassBatchRequest) -> Response:
     prediction: Prediction = await runtime_of(request).predict("pass", body.hours)
-    return _json(
-        {"predictions": _pass_rows(body.hours, prediction), "model": _model_ref(prediction)}
-    )
+    return _json(replies.pass_batch_reply(body.hours, prediction))
 
 
 @router.post(
@@ -98,7 +72,7 @@ async def predict_pass_batch(request: Request, body: PassBatchRequest) -> Respon
 async def predict_digit(request: Request) -> Response:
     image = await read_image(request)
     prediction: Prediction = await runtime_of(request).predict("digit", [image])
-    return _json({**_digit_rows(prediction)[0], "model": _model_ref(prediction)})
+    return _json(replies.digit_reply(prediction))
 
 
 @router.post(
@@ -111,4 +85,4 @@ async def predict_digit(request: Request) -> Response:
 async def predict_digits(request: Request) -> Response:
     images = await read_images(request)
     prediction: Prediction = await runtime_of(request).predict("digit", images)
-    return _json({"predictions": _digit_rows(prediction), "model": _model_ref(prediction)})
+    return _json(replies.digits_reply(prediction))

@@ -6,9 +6,11 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
+MAX_HOURS = 10_000
+
 Hours = Annotated[
     float,
-    Field(ge=0, le=10_000, allow_inf_nan=False, description="Hours studied", examples=[4.0]),
+    Field(ge=0, le=MAX_HOURS, allow_inf_nan=False, description="Hours studied", examples=[4.0]),
 ]
 
 

@@ -1,4 +1,8 @@
-"""Reading uploaded images out of a request: multipart fields or a raw ``image/*`` body."""
+"""Reading uploaded images out of a request: multipart fields or a raw ``image/*`` body.
+
+``image_from_body`` and ``images_from_body`` work on the Content-Type and the bytes
+alone, so the ASGI fast path and the FastAPI routes read uploads the same way.
+"""
 
 from __future__ import annotations
 
@@ -12,22 +16,15 @@ from service.errors import EmptyInput, InvalidInput, MalformedRequest, Unsupport
 MAX_IMAGES_PER_REQUEST = 256
 
 
-def _media_type(request: Request) -> str:
-    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+def media_type_of(content_type: str) -> str:
+    """``multipart/form-data; boundary=x`` -> ``multipart/form-data``."""
+    return content_type.split(";", 1)[0].strip().lower()
 
 
-def _reject_empty(request: Request) -> None:
-    if request.headers.get("content-length") == "0":
-        raise EmptyInput("request body is empty")
-
-
-async def _read_form(request: Request, max_parts: int) -> list[Part]:
+def _form_parts(body: bytes, content_type: str, max_parts: int) -> list[Part]:
     """The parts of a multipart body (whole: the upload limit bounds it)."""
-    body = await request.body()
-    if not body:
-        raise EmptyInput("request body is empty")
     try:
-        return parse_multipart(body, request.headers["content-type"], max_parts=max_parts)
+        return parse_multipart(body, content_type, max_parts=max_parts)
     except MalformedMultipart as exc:
         raise MalformedRequest(str(exc)) from exc
 
@@ -40,43 +37,49 @@ def _file_data(part: Part, label: str) -> bytes:
     return part.data
 
 
-async def read_image(request: Request) -> bytes:
-    """One image from form field ``image``, or from a raw body with an ``image/*`` type."""
-    media_type = _media_type(request)
-    _reject_empty(request)
+def image_from_body(content_type: str, body: bytes) -> bytes:
+    """One image from form field ``image``, or a raw body with an ``image/*`` type."""
+    if not body:
+        raise EmptyInput("request body is empty")
+    media_type = media_type_of(content_type)
     if media_type == "multipart/form-data":
-        parts = await _read_form(request, max_parts=16)
-        images = [part for part in parts if part.name == "image"]
+        images = [p for p in _form_parts(body, content_type, 16) if p.name == "image"]
         if not images:
             raise InvalidInput("missing form field 'image'")
         return _file_data(images[0], "image")
     if media_type.startswith("image/"):
-        data = await request.body()
-        if not data:
-            raise EmptyInput("request body is empty")
-        return data
+        return body
     raise UnsupportedMediaType(
         f"unsupported Content-Type {media_type or '(none)'!r}: "
         "send multipart/form-data with field 'image', or the image itself as image/*"
     )
 
 
-async def read_images(request: Request) -> list[bytes]:
+def images_from_body(content_type: str, body: bytes) -> list[bytes]:
     """1 to 256 images from repeated form fields ``images``, in upload order."""
-    media_type = _media_type(request)
-    _reject_empty(request)
+    if not body:
+        raise EmptyInput("request body is empty")
+    media_type = media_type_of(content_type)
     if media_type != "multipart/form-data":
         raise UnsupportedMediaType(
             f"unsupported Content-Type {media_type or '(none)'!r}: "
             "send multipart/form-data with one or more fields 'images'"
         )
-    parts = await _read_form(request, max_parts=MAX_IMAGES_PER_REQUEST + 16)
+    parts = _form_parts(body, content_type, MAX_IMAGES_PER_REQUEST + 16)
     fields = [part for part in parts if part.name == "images"]
     if not fields:
         raise InvalidInput("missing form field 'images'")
     if len(fields) > MAX_IMAGES_PER_REQUEST:
         raise InvalidInput(f"at most {MAX_IMAGES_PER_REQUEST} images per request")
     return [_file_data(field, f"images[{i}]") for i, field in enumerate(fields)]
+
+
+async def read_image(request: Request) -> bytes:
+    return image_from_body(request.headers.get("content-type", ""), await request.body())
+
+
+async def read_images(request: Request) -> list[bytes]:
+    return images_from_body(request.headers.get("content-type", ""), await request.body())
 
 
 def image_request_body(*, multipart_field: str, many: bool) -> dict[str, Any]:

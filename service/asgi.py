@@ -1,0 +1,91 @@
+"""Raw ASGI helpers: request headers, a size-limited body reader, JSON responses.
+
+Framework-free, for the middleware (``service.middleware``) and the fast path
+(``service.api.fastpath``), which both run before FastAPI sees a request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from typing import Any
+
+from service.errors import MalformedRequest, PayloadTooLarge, ServiceError
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+JSON_HEADERS = ((b"content-type", b"application/json"),)
+
+
+class ClientGone(Exception):
+    """The client disconnected before its request body arrived in full."""
+
+
+def header(scope: Scope, name: bytes) -> str | None:
+    """The first value of header ``name`` (lower case), stripped; ``None`` if absent."""
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return value.decode("latin-1").strip()
+    return None
+
+
+def too_large(max_bytes: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"request body is larger than the {max_bytes}-byte limit")
+
+
+def declared_length_error(scope: Scope, max_bytes: int) -> ServiceError | None:
+    """The error for a ``Content-Length`` that is not a number or is over the limit.
+
+    Checked before any body byte is read, so an oversized upload costs nothing.
+    """
+    declared = header(scope, b"content-length")
+    if declared is None:
+        return None
+    if not declared.isdigit():
+        return MalformedRequest("invalid Content-Length header")
+    if int(declared) > max_bytes:
+        return too_large(max_bytes)
+    return None
+
+
+async def read_body(receive: Receive, max_bytes: int) -> bytes:
+    """The whole request body, at most ``max_bytes`` long.
+
+    Raises :class:`PayloadTooLarge` at the first chunk past the limit (check
+    ``declared_length_error`` first: a declared length can be refused unread), or
+    :class:`ClientGone`.
+    """
+    chunks = []
+    received = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        chunk = message.get("body", b"")
+        received += len(chunk)
+        if received > max_bytes:
+            raise too_large(max_bytes)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def send_json(
+    send: Send,
+    status: int,
+    body: bytes,
+    headers: Mapping[str, str] | None = None,
+    *,
+    close: bool = False,
+) -> None:
+    """One complete JSON response. ``close`` ends the connection after it."""
+    raw = [*JSON_HEADERS, (b"content-length", str(len(body)).encode())]
+    if headers:
+        raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+    if close:
+        raw.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
