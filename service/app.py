@@ -16,9 +16,11 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from service import __version__
-from service.api import ops, predict
+from service.api import ops, predict, replies
+from service.api.fastpath import FastPredictRoutes
 from service.errors import ServiceError
 from service.logs import configure_logging, log_event
 from service.metrics import ServiceMetrics
@@ -38,23 +40,42 @@ Every error is JSON `{"detail": "..."}`.
 """
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+class DigitpassAPI(FastAPI):
+    """FastAPI, with the hot prediction requests answered before its routing.
+
+    ``fast_routes`` is set by the lifespan once the models are loaded; what it
+    declines (and everything while it is unset) goes through FastAPI as usual.
+    """
+
+    fast_routes: FastPredictRoutes | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        fast = self.fast_routes
+        if fast is not None and await fast.handle(scope, receive, send):
+            return
+        await super().__call__(scope, receive, send)
+
+
+def create_app(settings: Settings | None = None) -> DigitpassAPI:
     """Build the app. Settings come from ``DIGITPASS_*`` variables unless given."""
     settings = settings if settings is not None else Settings()
     configure_logging(settings.log_level)
     metrics = ServiceMetrics()
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: DigitpassAPI) -> AsyncIterator[None]:
         runtime = ServingRuntime(settings, metrics)
         app.state.runtime = runtime
         await runtime.start()
+        if settings.fast_path:
+            app.fast_routes = FastPredictRoutes(runtime, metrics, settings.max_upload_bytes)
         try:
             yield
         finally:
             await runtime.stop()
+            app.fast_routes = None
 
-    app = FastAPI(
+    app = DigitpassAPI(
         title="digitpass",
         version=__version__,
         description=DESCRIPTION,
@@ -84,15 +105,7 @@ def _describe_validation_errors(errors: Sequence[Any]) -> str:
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, exc: ServiceError) -> JSONResponse:
-        if exc.status_code >= 500:
-            log_event(
-                logger,
-                "request_failed",
-                logging.WARNING,
-                path=request.url.path,
-                status=exc.status_code,
-                detail=exc.detail,
-            )
+        replies.note_service_error(request.url.path, exc)
         return _error(exc.status_code, exc.detail, exc.headers)
 
     @app.exception_handler(RequestValidationError)
@@ -111,5 +124,5 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-        log_event(logger, "unhandled_error", logging.ERROR, path=request.url.path, error=repr(exc))
+        replies.note_unexpected_error(request.url.path, exc)
         return _error(500, "internal server error")
