@@ -78,3 +78,21 @@ def test_settings_are_not_read_at_import_time(monkeypatch):
     importlib.reload(service.app)  # importing must not validate the environment
     with pytest.raises(ValidationError):
         service.app.create_app()
+
+
+def test_readme_lists_every_setting_with_its_default():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    rows = {
+        line.split("|")[1].strip(" `"): line.split("|")[2].strip(" `")
+        for line in readme.splitlines()
+        if line.startswith("| `DIGITPASS_")
+    }
+    for name, field in Settings.model_fields.items():
+        variable = f"DIGITPASS_{name.upper()}"
+        assert variable in rows, f"README.md has no row for {variable}"
+        default = field.default
+        if isinstance(default, bool):
+            assert rows[variable] == str(default).lower(), variable
+        elif isinstance(default, int | float):
+            documented = rows[variable].split()[0].strip("`")
+            assert float(documented) == default, variable
