@@ -139,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     kinds = args.only or list(KINDS)
     if args.smoke:
         args.duration, args.warmup, args.levels = 1.0, 0.0, (16,)
-        args.rows = args.rows or "ceiling,digitpass"
+        args.rows = args.rows or "ceiling,asgi-ceiling,digitpass"
         args.batch_sizes = args.batch_sizes or (1, 2)
         args.no_doc = True
         results_dir = args.results_dir or RESULTS_DIR / "raw" / "smoke"

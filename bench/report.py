@@ -62,7 +62,11 @@ def _serving(serving: dict[str, Any]) -> list[str]:
         f"run {meta['created_at']}. Each row's server is started fresh for each level, "
         "on loopback; at each level every row runs in turn before the next level starts. "
         "`x ceiling` divides by the upload ceiling (digit) or the GET ceiling (pass) "
-        "measured at the same level. `mean batch` is rows per inference call from "
+        "measured at the same level: the issue's ceiling, a FastAPI app that reads the "
+        "request and answers a constant. digitpass answers its two hot routes ahead of "
+        "FastAPI's routing, so it can pass that; `x ASGI ceiling` divides by the plain-ASGI "
+        "app that reads the request with digitpass's own parsers, the bound for that path. "
+        "`mean batch` is rows per inference call from "
         "digitpass's `/metrics` (not for 2 workers: each process counts its own). "
         "`server CPU ms/req` is the CPU time of all the server's processes and threads "
         "divided by the requests served: steadier than req/s on a shared machine.",

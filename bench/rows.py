@@ -10,6 +10,7 @@ from bench.servers import ServerSpec
 
 UPLOAD_CEILING = ("ceiling", "digit")
 GET_CEILING = ("ceiling", "pass")
+ASGI_CEILING = "asgi-ceiling"
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,13 @@ def all_rows(litserve_python: str | None = None) -> list[Row]:
             ServerSpec(_bench_app("bench.ceiling_app"), "/healthz"),
             dict(DIGITPASS_PATHS),
         ),
+        Row(
+            ASGI_CEILING,
+            "HTTP ceiling (plain ASGI, digitpass's parsers, no model)",
+            ServerSpec(_bench_app("bench.asgi_ceiling_app"), "/healthz"),
+            dict(DIGITPASS_PATHS),
+            notes="the bound for digitpass's fast path, which skips FastAPI's routing",
+        ),
         Row("digitpass", "digitpass, defaults", _digitpass(), dict(DIGITPASS_PATHS), True),
         Row(
             "digitpass-batch1",
@@ -95,3 +103,8 @@ def all_rows(litserve_python: str | None = None) -> list[Row]:
 def ceiling_for(endpoint: str) -> tuple[str, str]:
     """The (row, endpoint) a result is divided by: the upload or the GET ceiling."""
     return UPLOAD_CEILING if endpoint == "digit" else GET_CEILING
+
+
+def asgi_ceiling_for(endpoint: str) -> tuple[str, str]:
+    """The (row, endpoint) of the plain-ASGI ceiling for ``endpoint``."""
+    return ASGI_CEILING, endpoint

@@ -21,7 +21,7 @@ from bench.lowload import run_low_load
 from bench.machine import cpu_snapshot, group_cpu_s, others_cpu
 from bench.payload import mnist_png, multipart_body, multipart_content_type
 from bench.promstats import mean_batch, scrape
-from bench.rows import Row, all_rows, ceiling_for
+from bench.rows import Row, all_rows, asgi_ceiling_for, ceiling_for
 from bench.servers import Server, ServerFailed, http_get
 
 EXPECTED_DIGIT = 7  # MNIST test image 0
@@ -124,12 +124,14 @@ def _progress(entry: dict[str, Any]) -> None:
 
 
 def add_ratios(results: list[dict[str, Any]]) -> None:
-    """``ratio``: req/s over the ceiling's req/s at the same level (upload or GET ceiling)."""
+    """req/s over a ceiling's req/s at the same level: ``ratio`` to the FastAPI ceiling
+    (upload or GET), ``ratio_asgi`` to the plain-ASGI one (None where not measured)."""
     index = {(r["row"], r["endpoint"], r["concurrency"]): r for r in results if "rps" in r}
     for entry in index.values():
-        ceiling = index.get((*ceiling_for(entry["endpoint"]), entry["concurrency"]))
-        ok = ceiling is not None and ceiling["rps"] > 0
-        entry["ratio"] = round(entry["rps"] / ceiling["rps"], 3) if ok else None
+        for key, ceiling_of in (("ratio", ceiling_for), ("ratio_asgi", asgi_ceiling_for)):
+            ceiling = index.get((*ceiling_of(entry["endpoint"]), entry["concurrency"]))
+            ok = ceiling is not None and ceiling["rps"] > 0
+            entry[key] = round(entry["rps"] / ceiling["rps"], 3) if ok else None
 
 
 def run_serving(config: ServingConfig, log_dir: Path) -> dict[str, Any]:

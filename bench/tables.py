@@ -41,16 +41,16 @@ def serving_table(serving: dict[str, Any], endpoint: str, level: int) -> str:
             continue
         if "failed" in entry:
             if endpoint == "digit":
-                lines.append([labels[entry["row"]], "failed", "", "", "", "", "", ""])
+                lines.append([labels[entry["row"]], "failed", "", "", "", "", "", "", ""])
             continue
         if entry["endpoint"] != endpoint:
             continue
-        ratio = entry.get("ratio")
         lines.append(
             [
                 labels[entry["row"]],
                 _num(entry["rps"]),
-                "—" if ratio is None else f"{ratio:.2f}",
+                _num(entry.get("ratio"), 2),
+                _num(entry.get("ratio_asgi"), 2),
                 _num(entry["p50_ms"], 2),
                 _num(entry["p99_ms"], 2),
                 _errors(entry),
@@ -62,6 +62,7 @@ def serving_table(serving: dict[str, Any], endpoint: str, level: int) -> str:
         "row",
         "req/s",
         "x ceiling",
+        "x ASGI ceiling",
         "p50 ms",
         "p99 ms",
         "errors",

@@ -44,7 +44,9 @@ def evaluate(serving: dict[str, Any]) -> list[Verdict]:
     index = _index(serving)
     verdicts = []
     digit = index.get(("digitpass", "digit", TARGET_LEVEL))
-    target = f"`/predict/digit` >= {DIGIT_CEILING_SHARE:.0%} of the upload ceiling's req/s"
+    target = (
+        f"`/predict/digit` >= {DIGIT_CEILING_SHARE:.0%} of the (FastAPI) upload ceiling's req/s"
+    )
     if digit is None or digit.get("ratio") is None:
         verdicts.append(Verdict(target, "not measured", None))
     else:
@@ -59,7 +61,7 @@ def evaluate(serving: dict[str, Any]) -> list[Verdict]:
     verdicts.append(_ahead(index, "naive", "the naive baseline"))
     verdicts.append(_ahead(index, "litserve", "LitServe"))
     passed = index.get(("digitpass", "pass", TARGET_LEVEL))
-    target = f"`/predict/pass` >= {PASS_CEILING_SHARE:.0%} of the GET ceiling's req/s"
+    target = f"`/predict/pass` >= {PASS_CEILING_SHARE:.0%} of the (FastAPI) GET ceiling's req/s"
     if passed is None or passed.get("ratio") is None:
         verdicts.append(Verdict(target, "not measured", None))
     else:

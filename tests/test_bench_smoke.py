@@ -34,6 +34,8 @@ def test_smoke_run_writes_well_formed_results(mnist_env, tmp_path):
     assert {(r["row"], r["endpoint"]) for r in results} == {
         ("ceiling", "pass"),
         ("ceiling", "digit"),
+        ("asgi-ceiling", "pass"),
+        ("asgi-ceiling", "digit"),
         ("digitpass", "pass"),
         ("digitpass", "digit"),
     }
@@ -42,7 +44,7 @@ def test_smoke_run_writes_well_formed_results(mnist_env, tmp_path):
         assert entry["requests"] > 0 and entry["rps"] > 0, entry
         assert entry["errors"] == 0, entry
         assert 0 < entry["p50_ms"] <= entry["p99_ms"] <= entry["max_ms"], entry
-        assert entry["ratio"] > 0, entry
+        assert entry["ratio"] > 0 and entry["ratio_asgi"] > 0, entry
         assert entry["server_cpu_ms_per_req"] >= 0, entry
     for entry in results:
         if entry["row"] == "digitpass":

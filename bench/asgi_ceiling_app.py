@@ -1,0 +1,65 @@
+"""The ceiling of digitpass's fast path: its request handling, with no model behind it.
+
+digitpass answers ``GET /predict/pass`` and ``POST /predict/digit`` in plain ASGI,
+ahead of FastAPI's routing (``service/api/fastpath.py``), so the FastAPI ceiling
+(``bench/ceiling_app.py``) no longer bounds it. This app does what the fast path
+does before and after the model: the same query parser, the same size-limited body
+reader and multipart parser (``service.asgi``, ``service.api.uploads``), and a
+constant JSON answer of the same size, on the same uvicorn (``bench.launch``). What
+digitpass does beyond this is the model: batching, preprocessing and inference.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from service.api.fastpath import simple_hours
+from service.api.replies import error_reply, json_bytes
+from service.api.uploads import image_from_body
+from service.asgi import declared_length_error, header, read_body, send_json
+from service.errors import ServiceError
+
+MAX_BODY_BYTES = 5 * 1024 * 1024  # digitpass's default DIGITPASS_MAX_UPLOAD_BYTES
+
+PASS_ANSWER = json_bytes(
+    {"hours": 4.0, "probability": 0.97, "passed": True, "model": {"name": "pass", "version": 1}}
+)
+DIGIT_ANSWER = json_bytes(
+    {
+        "digit": 7,
+        "confidence": 0.99,
+        "probabilities": [0.001] * 9 + [0.99],
+        "model": {"name": "digit", "version": 1},
+    }
+)
+
+
+async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            else:
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    path, method = scope["path"], scope["method"]
+    try:
+        if path == "/predict/pass" and method == "GET":
+            if simple_hours(scope["query_string"]) is None:
+                await send_json(send, 422, error_reply("query.hours: invalid"))
+                return
+            await send_json(send, 200, PASS_ANSWER)
+        elif path == "/predict/digit" and method == "POST":
+            refused = declared_length_error(scope, MAX_BODY_BYTES)
+            if refused is not None:
+                raise refused
+            body = await read_body(receive, MAX_BODY_BYTES)
+            image_from_body(header(scope, b"content-type") or "", body)
+            await send_json(send, 200, DIGIT_ANSWER)
+        elif path == "/healthz":
+            await send_json(send, 200, b'{"status":"ok"}')
+        else:
+            await send_json(send, 404, error_reply("Not Found"))
+    except ServiceError as exc:
+        await send_json(send, exc.status_code, error_reply(exc.detail))
