@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -56,6 +57,19 @@ class DigitpassAPI(FastAPI):
         await super().__call__(scope, receive, send)
 
 
+def settle_heap() -> None:
+    """Collect once, then exempt everything alive now from the garbage collector.
+
+    What exists once the models are loaded (modules, the app, the models) lives as
+    long as the process. Left in the collector's oldest generation, every full
+    collection walked all of it, pausing the event loop for about 40 ms, several
+    times a minute under load: the tail of the latency distribution.
+    ``gc.unfreeze`` at shutdown hands it back.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def create_app(settings: Settings | None = None) -> DigitpassAPI:
     """Build the app. Settings come from ``DIGITPASS_*`` variables unless given."""
     settings = settings if settings is not None else Settings()
@@ -69,11 +83,13 @@ def create_app(settings: Settings | None = None) -> DigitpassAPI:
         await runtime.start()
         if settings.fast_path:
             app.fast_routes = FastPredictRoutes(runtime, metrics, settings.max_upload_bytes)
+        settle_heap()
         try:
             yield
         finally:
             await runtime.stop()
             app.fast_routes = None
+            gc.unfreeze()
 
     app = DigitpassAPI(
         title="digitpass",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import itertools
 import json
@@ -377,3 +378,12 @@ def test_reload_picks_up_a_new_version_and_skips_a_broken_one(client, model_repo
         )
         == 1
     )
+
+
+def test_what_startup_loaded_is_exempt_from_garbage_collection_until_shutdown(make_settings):
+    gc.unfreeze()
+    with TestClient(create_app(make_settings())) as served:
+        frozen = gc.get_freeze_count()
+        assert served.get("/predict/pass?hours=4").status_code == 200
+    assert frozen > 10_000  # modules, the app and the models
+    assert gc.get_freeze_count() == 0
