@@ -11,8 +11,10 @@ The procedure (details in ``service.imaging``):
 1. decode any format Pillow reads safely, any size and mode, first frame only; apply
    the EXIF orientation; transparency counts as background; convert to grayscale;
    shrink large images while decoding (JPEG DCT scaling, then box reduction);
-2. remove the background (flat, or a smooth surface for photos), invert a dark digit
-   on a light background, floor the noise and stretch the contrast;
+2. in a photo of a sheet of paper lying on a darker table, keep only the sheet
+   (``service.imaging.sheet``); remove the background (flat, or a smooth surface
+   for photos), invert a dark digit on a light background, floor the noise and
+   stretch the contrast;
 3. crop to the ink's bounding box (ignoring specks), thicken pen-thin strokes, scale
    the longer side to ``fit_box`` (antialiased), paste into the canvas so the centre
    of mass is in the middle, normalise with the model's mean and std.
@@ -37,6 +39,7 @@ from service.imaging.canonical import canonical_canvas
 from service.imaging.decode import decode_gray
 from service.imaging.geometry import fit_patch, place_by_mass
 from service.imaging.ink import NO_DIGIT, ink_image
+from service.imaging.sheet import isolate_sheet
 
 __all__ = ["NO_DIGIT", "ImageSpec", "canvas_from_gray", "preprocess_image", "to_canvas"]
 
@@ -114,8 +117,8 @@ def to_canvas(data: bytes, spec: ImageSpec, max_pixels: int) -> np.ndarray:
 
 
 def canvas_from_gray(gray: np.ndarray, spec: ImageSpec) -> np.ndarray:
-    """The full procedure on decoded grey levels: ink, box, fit, centre by mass."""
-    ink = ink_image(gray)
+    """The full procedure on decoded grey levels: sheet, ink, box, fit, centre by mass."""
+    ink = ink_image(isolate_sheet(gray))
     box = ink_box(ink)
     top, bottom, left, right = fringe(ink, box)  # all the ink, for the centre of mass
     longest = max(box[1] - box[0], box[3] - box[2])

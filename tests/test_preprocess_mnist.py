@@ -218,6 +218,26 @@ def photograph(
     return np.clip(255 * reflectance * light[..., None] + noise, 0, 255).astype(np.uint8)
 
 
+def on_table(photo: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The photographed sheet lying on a darker table: tilted up to 8 degrees, covering
+    40% to 85% of the frame's width, a little off-centre; the table is textured wood."""
+    sheet = Image.fromarray(photo)
+    angle = float(rng.uniform(-8, 8))
+    tilted = sheet.rotate(angle, resample=Image.Resampling.BILINEAR, expand=True)
+    mask = Image.new("L", sheet.size, 255).rotate(angle, expand=True)
+    share = rng.uniform(0.4, 0.85)
+    width, height = int(tilted.width / share), int(tilted.height / share)
+    wood = np.array([110, 75, 45], np.float32) * rng.uniform(0.3, 1.0)
+    grain = np.sin(np.linspace(0, rng.uniform(20, 60), width, dtype=np.float32))[None, :, None]
+    noise = rng.standard_normal((height, width, 1), dtype=np.float32) * 6.0
+    table = np.clip(wood * (1 + 0.15 * grain) + noise, 0, 255).astype(np.uint8)
+    frame = Image.fromarray(table)
+    left = int((width - tilted.width) / 2 + rng.uniform(-0.4, 0.4) * (width - tilted.width))
+    top = int((height - tilted.height) / 2 + rng.uniform(-0.4, 0.4) * (height - tilted.height))
+    frame.paste(tilted, (left, top), mask)
+    return np.asarray(frame)
+
+
 def paper_digit(digit: np.ndarray, rng: np.random.Generator, thin: bool = False) -> np.ndarray:
     """Digit coverage on a 360x480 sheet (portrait or landscape), 35% to 75% of its width."""
     height, width = (480, 360) if rng.random() < 0.5 else (360, 480)
@@ -298,6 +318,10 @@ FAMILIES: dict[str, tuple[Maker, int]] = {  # name -> (maker, samples)
     "photo-shadow": (lambda d, r: _jpeg(photograph(paper_digit(d, r), r, shadow=True), r), 200),
     "photo-ruled-blue": (lambda d, r: _jpeg(photograph(paper_digit(d, r), r, ruled=True), r), 200),
     "photo-chalkboard": (lambda d, r: _jpeg(photograph(paper_digit(d, r), r, chalk=True), r), 200),
+    "photo-sheet-on-table": (
+        lambda d, r: _jpeg(on_table(photograph(paper_digit(d, r), r), r), r),
+        200,
+    ),
     "photo-exif-rotated": (_exif_photo, 200),
     "photo-16-bit": (_sixteen_bit, 200),
     "photo-12-mpx": (_large_photo, 40),
@@ -372,3 +396,7 @@ def test_blank_photo_has_no_digit() -> None:
             data = _jpeg(photograph(empty, rng, **options), rng)
             with pytest.raises(NoDigitFound):
                 preprocess_image(data, ImageSpec(), max_pixels=LIMIT)
+    for _ in range(5):  # a blank sheet on a table: the table's edges are not a digit
+        data = _jpeg(on_table(photograph(empty, rng), rng), rng)
+        with pytest.raises(NoDigitFound):
+            preprocess_image(data, ImageSpec(), max_pixels=LIMIT)

@@ -2,6 +2,7 @@
 
 * ``decode``: bytes -> a small float32 grayscale array (any format, mode, size, EXIF
   orientation, transparency), with the pixel-count limit checked from the header.
+* ``sheet``: a photo of a sheet of paper on a darker table -> the sheet alone.
 * ``ink``: grayscale -> "ink" image, light digit on a dark zero background (polarity,
   uneven illumination, ruled lines, noise, contrast).
 * ``box``: the ink's bounding box, specks ignored, faint fringe taken in.

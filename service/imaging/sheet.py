@@ -1,0 +1,182 @@
+"""A sheet of paper photographed on a darker surface: keep the sheet, drop the table.
+
+Left in, the table around a sheet is the strongest "ink" in the photo (dark, against
+light paper) and its edges become the digit's bounding box. So before looking for
+ink, a photo is checked on a coarse grid of block means for a light, solid,
+roughly rectangular region with a clearly darker surround on at least two sides.
+When there is one, the image is cropped to it, and what is left of the surround
+inside the crop (the corners of a tilted sheet) is painted with the paper's level.
+
+The checks are conservative, because a false sheet would crop the digit: a drawn
+canvas has a perfectly uniform border, a shadow's edge is soft where paper's is
+sharp, a light digit on a dark board is too small or fills too little of its box,
+and a page that fills the frame leaves no surround.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+GRID = 48  # coarse cells along the shorter side
+DRAWN_BORDER = 2.0  # a border this uniform (p90 - p10) is a drawing's canvas, not a table
+MIN_SIDE = 96  # smaller images (crops, icons) are not photos of a sheet: 2 pixels a cell
+MIN_SHARE = 0.08  # the sheet covers at least this share of the image...
+MAX_SHARE = 0.95  # ... and leaves at least this much for the table
+MIN_SPAN = 0.3  # ... and spans at least this share of its height and of its width
+MIN_FILL = 0.6  # light cells fill at least this share of the sheet's box
+MIN_STEP = 40.0  # the sheet is this many grey levels lighter than the table...
+MAX_RATIO = 0.7  # ... and the table at most this share of the sheet's level
+MIN_SIDES = 2  # table on at least this many sides of the sheet
+SIDE_CELLS = 2  # a side has table if this many cell rows (or columns) of it are outside
+LINE_SHARE = 0.25  # a cell row or column is part of the sheet if this share is light
+MAX_EDGE = 6.0  # a sheet's edge goes from table to paper within this many pixels
+# (on three lines out of four; a table's measures 3 here, a shadow's 10 or more) ...
+EDGE_SAMPLES = 9  # ... measured across each side with table, at this many places
+SMOOTHING = 3  # pixels averaged along each line across an edge
+
+
+def isolate_sheet(gray: np.ndarray) -> np.ndarray:
+    """``gray`` cropped to the sheet of paper in it, or ``gray`` itself if there is none."""
+    height, width = gray.shape
+    if min(height, width) < MIN_SIDE or _border_spread(gray) <= DRAWN_BORDER:
+        return gray
+    cell = min(height, width) // GRID
+    rows, cols = height // cell, width // cell
+    coarse = gray[: rows * cell, : cols * cell].reshape(rows, cell, cols, cell).mean(axis=(1, 3))
+    light = coarse > _otsu(coarse)
+    share = float(light.mean())
+    if not MIN_SHARE <= share <= MAX_SHARE:
+        return gray
+    paper, table = float(np.median(coarse[light])), float(np.median(coarse[~light]))
+    if paper - table < MIN_STEP or table > MAX_RATIO * paper:
+        return gray
+    inside_rows = np.flatnonzero(light.mean(axis=1) >= LINE_SHARE)
+    inside_cols = np.flatnonzero(light.mean(axis=0) >= LINE_SHARE)
+    if inside_rows.size == 0 or inside_cols.size == 0:
+        return gray
+    top, bottom = int(inside_rows[0]), int(inside_rows[-1]) + 1
+    left, right = int(inside_cols[0]), int(inside_cols[-1]) + 1
+    margins = (top, rows - bottom, left, cols - right)
+    if sum(m >= SIDE_CELLS for m in margins) < MIN_SIDES:
+        return gray
+    if bottom - top < MIN_SPAN * rows or right - left < MIN_SPAN * cols:
+        return gray
+    if light[top:bottom, left:right].mean() < MIN_FILL:
+        return gray
+    if _edge_width(gray, cell, (top, bottom, left, right), margins) > MAX_EDGE:
+        return gray  # a soft edge: the penumbra of a shadow, not the edge of a sheet
+    return _crop_and_paint(gray, coarse, light, cell, (top, bottom, left, right))
+
+
+def _crop_and_paint(
+    gray: np.ndarray,
+    coarse: np.ndarray,
+    light: np.ndarray,
+    cell: int,
+    box: tuple[int, int, int, int],
+) -> np.ndarray:
+    """The sheet's box (one cell in from each side), its surround painted over.
+
+    Along each cell row and column, the cells before the first light cell and after
+    the last one (and that cell too, where the sheet's edge is blurred) are surround.
+    They take the level of the paper next to them, so that a lighting gradient
+    carries on into them. The digit's own dark cells lie between light ones and stay.
+    """
+    top, bottom, left, right = box
+    top, bottom = min(top + 1, bottom - 1), max(bottom - 1, top + 1)
+    left, right = min(left + 1, right - 1), max(right - 1, left + 1)
+    sheet = light[top:bottom, left:right]
+    fill = coarse[top:bottom, left:right].copy()
+    outside = np.zeros_like(sheet)
+    for axis in (1, 0):  # along rows, then along columns
+        lines = sheet if axis == 1 else sheet.T
+        levels = fill if axis == 1 else fill.T  # a view: writes go to ``fill``
+        size = lines.shape[1]
+        index = np.arange(size)
+        for line in np.flatnonzero(lines.any(axis=1)):
+            where = np.flatnonzero(lines[line])
+            first, last = int(where[0]), int(where[-1])
+            inner_first, inner_last = min(first + 1, last), max(last - 1, first)
+            levels[line, : first + 1] = levels[line, inner_first]
+            levels[line, last:] = levels[line, inner_last]
+        first_light = np.where(lines.any(axis=1), lines.argmax(axis=1), size)
+        last_light = np.where(lines.any(axis=1), size - 1 - lines[:, ::-1].argmax(axis=1), -1)
+        edge = (index[None, :] <= first_light[:, None]) | (index[None, :] >= last_light[:, None])
+        outside |= edge if axis == 1 else edge.T
+    crop = gray[top * cell : bottom * cell, left * cell : right * cell].copy()
+    mask = np.repeat(np.repeat(outside, cell, axis=0), cell, axis=1)
+    painted = np.repeat(np.repeat(fill, cell, axis=0), cell, axis=1)
+    crop[mask] = painted[mask]
+    return crop
+
+
+def _edge_width(
+    gray: np.ndarray,
+    cell: int,
+    box: tuple[int, int, int, int],
+    margins: tuple[int, int, int, int],
+) -> float:
+    """Width, in pixels, of the rise from table to paper at the softest side of the box.
+
+    Measured on each side that has table beyond it, on lines across the side: from
+    the last pixel under a quarter of the way from table to paper to the first one
+    over three quarters of the way. Paper's edge is sharp all round; a shadow's
+    penumbra is soft, even where one side of the lit area ends at a stroke.
+    """
+    top, bottom, left, right = (v * cell for v in box)
+    reach = 3 * cell
+    across = np.linspace(left + (right - left) // 4, right - (right - left) // 4, EDGE_SAMPLES)
+    down = np.linspace(top + (bottom - top) // 4, bottom - (bottom - top) // 4, EDGE_SAMPLES)
+    sides = (  # lines from the table inwards, one list per side
+        [gray[max(top - reach, 0) : top + reach, int(c)] for c in across],
+        [gray[max(bottom - reach, 0) : bottom + reach, int(c)][::-1] for c in across],
+        [gray[int(r), max(left - reach, 0) : left + reach] for r in down],
+        [gray[int(r), max(right - reach, 0) : right + reach][::-1] for r in down],
+    )
+    widest = 0.0
+    for margin, lines in zip(margins, sides, strict=True):
+        if margin >= SIDE_CELLS:
+            widths = [w for w in (_rise(line, cell) for line in lines) if w is not None]
+            if not widths:
+                return float("inf")
+            # A quarter of the lines may cross a stroke of the digit, whose edges are sharp.
+            widest = max(widest, float(np.percentile(widths, 75)))
+    return widest
+
+
+def _rise(line: np.ndarray, ends: int) -> int | None:
+    """Pixels from the last one under a quarter of the way from the line's start level
+    to its end level (medians of ``ends`` pixels) to the first one over three quarters
+    of it; None where the line does not rise by ``MIN_STEP / 2``."""
+    if line.size <= max(SMOOTHING, 2 * ends):
+        return None
+    smooth = np.convolve(line, np.full(SMOOTHING, 1.0 / SMOOTHING), mode="valid")
+    start, end = float(np.median(smooth[:ends])), float(np.median(smooth[-ends:]))
+    if end - start < MIN_STEP / 2:
+        return None
+    above = smooth > start + 0.75 * (end - start)
+    rise = int(above.argmax())
+    under = np.flatnonzero(smooth[:rise] < start + 0.25 * (end - start))
+    return rise - int(under[-1]) if under.size else None
+
+
+def _border_spread(gray: np.ndarray) -> float:
+    """p90 - p10 of the outermost pixels: 0 on a drawn canvas, more on any photo."""
+    border = np.concatenate((gray[0], gray[-1], gray[1:-1, 0], gray[1:-1, -1]))
+    p10, p90 = np.percentile(border, (10, 90))
+    return float(p90 - p10)
+
+
+def _otsu(values: np.ndarray) -> float:
+    """Otsu's threshold: the grey level that best splits ``values`` into two classes."""
+    counts, edges = np.histogram(values, bins=64, range=(0.0, 256.0))
+    centres = (edges[:-1] + edges[1:]) / 2
+    weight = np.cumsum(counts)
+    total = weight[-1]
+    mass = np.cumsum(counts * centres)
+    below, above = weight[:-1], total - weight[:-1]
+    valid = (below > 0) & (above > 0)
+    mean_below = np.divide(mass[:-1], below, out=np.zeros_like(mass[:-1]), where=valid)
+    mean_above = np.divide(mass[-1] - mass[:-1], above, out=np.zeros_like(mass[:-1]), where=valid)
+    between = np.where(valid, below * above * (mean_below - mean_above) ** 2, -1.0)
+    return float(edges[1:][int(np.argmax(between))])
