@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import uvicorn
 
 GRACEFUL_SHUTDOWN_S = 30
+# prometheus_client's switch to multiprocess mode (see service/metrics.py). Named here
+# rather than imported: this process must not import prometheus_client before it is set.
+MULTIPROCESS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,6 +38,26 @@ def _already_handled(signum: int, frame: object) -> None:
     """uvicorn shuts down gracefully on SIGTERM, then re-raises the signal; absorb it."""
 
 
+@contextmanager
+def shared_metrics(workers: int) -> Iterator[None]:
+    """With several workers, a fresh folder for their Prometheus samples, for this run.
+
+    Set before the workers start, so that each one's prometheus_client writes there
+    and any one can answer a scrape for all. A folder the operator chose through
+    ``PROMETHEUS_MULTIPROC_DIR`` is used as it is (empty it between runs) and kept.
+    """
+    if workers < 2 or MULTIPROCESS_DIR_VARIABLE in os.environ:
+        yield
+        return
+    folder = tempfile.mkdtemp(prefix="digitpass-metrics-")
+    os.environ[MULTIPROCESS_DIR_VARIABLE] = folder
+    try:
+        yield
+    finally:
+        del os.environ[MULTIPROCESS_DIR_VARIABLE]
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def main(args: argparse.Namespace) -> None:
     # Each worker process builds its own Settings; this lets them size thread pools.
     os.environ["DIGITPASS_WORKERS"] = str(args.workers)
@@ -39,6 +65,11 @@ def main(args: argparse.Namespace) -> None:
     # signal. With this handler in place, the process then exits 0 instead of dying of
     # SIGTERM, which is what process supervisors expect of a clean stop.
     signal.signal(signal.SIGTERM, _already_handled)
+    with shared_metrics(args.workers):
+        _serve(args)
+
+
+def _serve(args: argparse.Namespace) -> None:
     uvicorn.run(
         "service.app:create_app",
         factory=True,

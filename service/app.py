@@ -89,6 +89,7 @@ def create_app(settings: Settings | None = None) -> DigitpassAPI:
         finally:
             await runtime.stop()
             app.fast_routes = None
+            metrics.close()
             gc.unfreeze()
 
     app = DigitpassAPI(

@@ -1,11 +1,22 @@
-"""Prometheus metrics, in a registry of the app's own (no global state)."""
+"""Prometheus metrics, in a registry of the app's own (no global state).
+
+With several worker processes (``digitpass-serve --workers N``), each process writes
+its samples to files in ``PROMETHEUS_MULTIPROC_DIR`` (prometheus_client's
+multiprocess mode, switched on by that variable before the workers start) and a
+scrape, whichever process answers it, reads all of them: counters and histograms
+summed over every process that ever served, gauges over the live ones.
+"""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import multiprocess as prometheus_multiprocess
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+MULTIPROCESS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
@@ -47,15 +58,18 @@ class ServiceMetrics:
         )
         self.queue_depth = Gauge(
             "digitpass_queue_depth",
-            "Requests waiting for a batch.",
+            "Requests waiting for a batch (all worker processes together).",
             ["model"],
             registry=self.registry,
+            multiprocess_mode="livesum",
         )
         self.model_version = Gauge(
             "digitpass_model_version",
-            "Version of each model now being served (no sample until one is loaded).",
+            "Version of each model now being served (no sample until one is loaded; "
+            "with several workers, the highest any of them serves).",
             ["model"],
             registry=self.registry,
+            multiprocess_mode="livemax",
         )
         self.reloads = Counter(
             "digitpass_model_reloads",
@@ -78,4 +92,19 @@ class ServiceMetrics:
         children[1].observe(seconds)
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        """The exposition text: this process's metrics, or every worker's."""
+        if not multiprocess_mode():
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        prometheus_multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry)
+
+    def close(self) -> None:
+        """At shutdown: in multiprocess mode, drop this process's live gauges."""
+        if multiprocess_mode():
+            prometheus_multiprocess.mark_process_dead(os.getpid())
+
+
+def multiprocess_mode() -> bool:
+    """Whether prometheus_client keeps its values in files (it decides at import)."""
+    return MULTIPROCESS_DIR_VARIABLE in os.environ

@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -373,3 +374,45 @@ def test_other_ways_to_start_serve(model_repo, mnist_pngs, command, request):
     # absorbs it and exits 0.
     expected = -15 if "uvicorn-factory" in request.node.name else 0
     assert exit_code == expected, server.log()
+
+
+def _sample(text: str, name: str, **labels: str) -> float:
+    """The value of one sample in Prometheus text (0 when absent)."""
+    for line in text.splitlines():
+        if not line.startswith(name + "{"):
+            continue
+        found = dict(re.findall(r'(\w+)="([^"]*)"', line.split("}", 1)[0]))
+        if all(found.get(k) == v for k, v in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_two_workers_answer_scrapes_for_both(model_repo, mnist_pngs):
+    """Each scrape, whichever worker answers it, counts every worker's requests."""
+    temp = Path(tempfile.gettempdir())
+    before = set(temp.glob("digitpass-metrics-*"))
+    args = [sys.executable, "-m", "service", "--host", "127.0.0.1", "--port", "{port}"]
+    with run_server(server_env(model_repo), args=[*args, "--workers", "2"]) as server:
+        for _ in range(30):  # a connection each: the kernel spreads them over both workers
+            with httpx.Client(base_url=server.url) as fresh:
+                assert fresh.get("/predict/pass?hours=4").status_code == 200
+        uploads = asyncio.run(post_digits(server.url, [d for d, _ in mnist_pngs[:20]], 10))
+        assert all(r.status_code == 200 for r in uploads)
+        scrapes = []
+        for _ in range(6):
+            with httpx.Client(base_url=server.url) as fresh:
+                scrapes.append(fresh.get("/metrics").text)
+        for text in scrapes:
+            assert (
+                _sample(text, "digitpass_http_requests_total", route="/predict/pass", status="200")
+                == 30
+            )
+            assert (
+                _sample(text, "digitpass_http_requests_total", route="/predict/digit", status="200")
+                == 20
+            )
+            assert _sample(text, "digitpass_inference_batch_size_sum", model="digit") == 20
+            assert _sample(text, "digitpass_model_version", model="digit") >= 1
+        exit_code = server.stop()
+    assert exit_code == 0, server.log()
+    assert set(temp.glob("digitpass-metrics-*")) == before  # the samples folder is gone
