@@ -55,7 +55,9 @@ _HOURS_QUERY = re.compile(rb"hours=([0-9]{1,5}(?:\.[0-9]{1,20})?)")
 class FastPredictRoutes:
     """Answers the hot prediction requests; ``handle`` returns False for the rest."""
 
-    def __init__(self, runtime: ServingRuntime, metrics: ServiceMetrics, max_body_bytes: int):
+    def __init__(
+        self, runtime: ServingRuntime, metrics: ServiceMetrics, max_body_bytes: int
+    ) -> None:
         self._runtime = runtime
         self._metrics = metrics
         self._max_body_bytes = max_body_bytes
