@@ -270,6 +270,10 @@ def _webp_rgba() -> bytes:
     return encode(Image.open(io.BytesIO(_rgba(0))), "WEBP", lossless=True)
 
 
+def _avif_photo() -> bytes:
+    return encode(photo(glyph(480, 360, (120, 60, 200), 16.0)), "AVIF", quality=60)
+
+
 def _tiff_rgb() -> bytes:
     return encode(np.dstack([gray(glyph(280, 280, (40, 50, 200), 18.0), 0, 255)] * 3), "TIFF")
 
@@ -309,6 +313,7 @@ TRANSFORMS: dict[str, Callable[[], bytes]] = {
     "1-bit-bmp": _one_bit_bmp,
     "webp": _webp_lossy,
     "webp-rgba": _webp_rgba,
+    "avif": _avif_photo,
     "tiff-rgb": _tiff_rgb,
     "photo-gradient-noise-jpeg": _photo_jpeg,
     "thin-pen-photo": _thin_pen_photo,
@@ -408,6 +413,7 @@ def _truncated(fmt: str, share: float) -> bytes:
         (_truncated("GIF", 0.5), InvalidImage),
         (_truncated("TIFF", 0.5), InvalidImage),
         (_truncated("WEBP", 0.5), InvalidImage),
+        (_truncated("AVIF", 0.5), InvalidImage),
         (_png_header(0, 10), InvalidImage),
         (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 28 28\n", InvalidImage),  # no Ghostscript
         (b'<svg xmlns="http://www.w3.org/2000/svg" width="28" height="28"/>', InvalidImage),
@@ -510,6 +516,7 @@ def test_fuzz_never_raises_anything_else() -> None:
             ("GIF", {}),
             ("BMP", {}),
             ("WEBP", {"quality": 80}),
+            ("AVIF", {"quality": 60}),
             ("TIFF", {}),
             ("TIFF", {"compression": "tiff_deflate"}),
             ("PPM", {}),

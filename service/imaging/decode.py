@@ -11,14 +11,26 @@ import io
 import math
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError, features
 
 from service.errors import InvalidImage, PayloadTooLarge, ServiceError
 
 # Formats with a pure in-process decoder that clients plausibly send. EPS (runs
 # Ghostscript), PDF, WMF, FITS and the other exotic plugins are deliberately not tried.
 # ("JPEG" also opens MPO, the multi-picture JPEG some phone cameras write.)
-FORMATS: tuple[str, ...] = ("PNG", "JPEG", "GIF", "BMP", "DIB", "WEBP", "TIFF", "PPM")
+# AVIF (some phones' camera format) where this Pillow has the codec: naming a
+# format Pillow lacks would make every open fail.
+FORMATS: tuple[str, ...] = (
+    "PNG",
+    "JPEG",
+    "GIF",
+    "BMP",
+    "DIB",
+    "WEBP",
+    *(("AVIF",) if features.check("avif") else ()),
+    "TIFF",
+    "PPM",
+)
 
 # Longest side of the working image. Larger inputs are shrunk while decoding (JPEG
 # DCT scaling by up to 1/8, to at least half this size) and right after it (box
