@@ -51,6 +51,13 @@ def test_a_sheet_on_a_table_is_cropped_to_the_sheet_with_the_digit_kept():
     assert np.percentile(border, 5) > 150  # no table left at the edges: all paper
 
 
+def test_a_table_along_one_edge_only_is_cropped_away():
+    image = scene(sheet=(-10, 370, 70, 350))  # paper to three edges, table on the left
+    sheet = isolate_sheet(image)
+    assert sheet is not image
+    assert sheet.shape[1] <= 270 and sheet[:, :3].mean() > 150
+
+
 def test_the_corners_of_a_tilted_sheet_are_painted_with_paper():
     image = np.full((400, 400), 45.0, np.float32)
     ys, xs = np.mgrid[0:400, 0:400].astype(np.float32)
@@ -70,14 +77,30 @@ def test_the_corners_of_a_tilted_sheet_are_painted_with_paper():
     assert rows[-1] - rows[0] >= 100  # the whole "1" (120 px long) is kept
 
 
+def hard_shadow_over_writing() -> np.ndarray:
+    image = scene(sheet=(-10, 370, -10, 350), paper=210.0)
+    image[:, :110] *= 0.45  # the left third in a hard shadow, across the "0"
+    image[150:230, 60:70] = 12.0  # and more writing inside the shadow
+    return image
+
+
 @pytest.mark.parametrize(
     "case",
-    ["shadow", "page fills the frame", "drawn canvas", "small image", "light table"],
+    [
+        "shadow",
+        "hard shadow over writing",
+        "page fills the frame",
+        "drawn canvas",
+        "small image",
+        "light table",
+    ],
 )
 def test_no_sheet_means_the_image_is_left_alone(case):
     image = {
         # light paper with a soft-edged dark area above and right of it: a shadow
         "shadow": lambda: scene(sheet=(100, 420, -20, 240), soft_edge=40.0),
+        # a sharp-edged shadow over part of the writing: the stroke continues into it
+        "hard shadow over writing": lambda: hard_shadow_over_writing(),
         # paper to every edge: nothing to crop
         "page fills the frame": lambda: scene(sheet=(-10, 370, -10, 350)),
         # a bold light digit on a perfectly uniform black canvas

@@ -9,7 +9,8 @@ inside the crop (the corners of a tilted sheet) is painted with the paper's leve
 
 The checks are conservative, because a false sheet would crop the digit: a drawn
 canvas has a perfectly uniform border, a shadow's edge is soft where paper's is
-sharp, a light digit on a dark board is too small or fills too little of its box,
+sharp, a hard shadow falls on paper that may carry strokes where a table carries
+none, a light digit on a dark board is too small or fills too little of its box,
 and a page that fills the frame leaves no surround.
 """
 
@@ -26,13 +27,16 @@ MIN_SPAN = 0.3  # ... and spans at least this share of its height and of its wid
 MIN_FILL = 0.6  # light cells fill at least this share of the sheet's box
 MIN_STEP = 40.0  # the sheet is this many grey levels lighter than the table...
 MAX_RATIO = 0.7  # ... and the table at most this share of the sheet's level
-MIN_SIDES = 2  # table on at least this many sides of the sheet
+MIN_SIDES = 1  # table on at least this many sides of the sheet
 SIDE_CELLS = 2  # a side has table if this many cell rows (or columns) of it are outside
 LINE_SHARE = 0.25  # a cell row or column is part of the sheet if this share is light
 MAX_EDGE = 6.0  # a sheet's edge goes from table to paper within this many pixels
 # (on three lines out of four; a table's measures 3 here, a shadow's 10 or more) ...
 EDGE_SAMPLES = 9  # ... measured across each side with table, at this many places
 SMOOTHING = 3  # pixels averaged along each line across an edge
+MARK_STEP = 25.0  # a surround pixel this much darker than the surround's median...
+MARK_DEPTH = 0.4  # ... or this share of that median, whichever is more, is a mark
+MARK_LIMIT = 0.002  # a surround with more marks than this share is shadowed paper
 
 
 def isolate_sheet(gray: np.ndarray) -> np.ndarray:
@@ -65,6 +69,8 @@ def isolate_sheet(gray: np.ndarray) -> np.ndarray:
         return gray
     if _edge_width(gray, cell, (top, bottom, left, right), margins) > MAX_EDGE:
         return gray  # a soft edge: the penumbra of a shadow, not the edge of a sheet
+    if _marked(gray, cell, (top, bottom, left, right)):
+        return gray  # writing in the surround: paper in a hard shadow, not a table
     return _crop_and_paint(gray, coarse, light, cell, (top, bottom, left, right))
 
 
@@ -158,6 +164,17 @@ def _rise(line: np.ndarray, ends: int) -> int | None:
     rise = int(above.argmax())
     under = np.flatnonzero(smooth[:rise] < start + 0.25 * (end - start))
     return rise - int(under[-1]) if under.size else None
+
+
+def _marked(gray: np.ndarray, cell: int, box: tuple[int, int, int, int]) -> bool:
+    """Whether the surround of ``box`` holds dark marks (strokes), as a table does not."""
+    top, bottom, left, right = (v * cell for v in box)
+    outside = np.ones(gray.shape, dtype=bool)
+    outside[top:bottom, left:right] = False
+    surround = gray[outside]
+    level = float(np.median(surround))
+    marks = np.count_nonzero(surround < level - max(MARK_STEP, MARK_DEPTH * level))
+    return marks > MARK_LIMIT * surround.size
 
 
 def _border_spread(gray: np.ndarray) -> float:
