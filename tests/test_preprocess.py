@@ -22,6 +22,7 @@ from PIL import Image, ImageDraw, ImageFile
 from service.errors import EmptyInput, InvalidImage, NoDigitFound, PayloadTooLarge
 from service.imaging.decode import WORK_SIDE, decode_gray
 from service.preprocess import NO_DIGIT, ImageSpec, preprocess_image, to_canvas
+from tests.imaging_support import EXIF_STORAGE, encode
 
 SPEC = ImageSpec()
 LIMIT = 25_000_000
@@ -46,14 +47,6 @@ def glyph(height: int, width: int, box: tuple[int, int, int], stroke: float) -> 
             draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=255)
     small = image.resize((width, height), Image.Resampling.BOX)
     return np.asarray(small, dtype=np.float32) / 255.0
-
-
-def encode(image: Image.Image | np.ndarray, fmt: str, **options: object) -> bytes:
-    if isinstance(image, np.ndarray):
-        image = Image.fromarray(image)
-    buffer = io.BytesIO()
-    image.save(buffer, fmt, **options)
-    return buffer.getvalue()
 
 
 def gray(coverage: np.ndarray, ink: float = 255.0, paper: float = 0.0) -> np.ndarray:
@@ -332,17 +325,6 @@ def test_thin_pen_strokes_are_thickened_to_mnist_width(reference: np.ndarray) ->
     canvas = canvas_of(_thin_pen_photo())
     ink = canvas.sum() / reference.sum()
     assert 0.6 <= ink <= 1.4, ink  # unthickened, the strokes would hold a fraction of it
-
-
-EXIF_STORAGE = {  # orientation tag -> how a camera stores an upright scene
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_90,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_270,
-}
 
 
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG", "TIFF", "WEBP"])

@@ -14,7 +14,6 @@ committed version in ``models/digit``, verified against its metadata.
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from service.errors import NoDigitFound
 from service.preprocess import ImageSpec, canvas_from_gray, preprocess_image, to_canvas
 from service.repository import ModelVersion
 from tests.conftest import load_mnist_test_set
+from tests.imaging_support import EXIF_STORAGE, encode
 
 LIMIT = 25_000_000
 
@@ -72,14 +72,6 @@ def model(committed_model: Callable[[str], ModelVersion]) -> DigitModel:
 
 def png(image: np.ndarray | Image.Image) -> bytes:
     return encode(image, "PNG")
-
-
-def encode(image: np.ndarray | Image.Image, fmt: str, **options: object) -> bytes:
-    if isinstance(image, np.ndarray):
-        image = Image.fromarray(image)
-    buffer = io.BytesIO()
-    image.save(buffer, fmt, **options)
-    return buffer.getvalue()
 
 
 # --- MNIST itself ------------------------------------------------------------------------
@@ -251,17 +243,6 @@ def canvas_digit(digit: np.ndarray, rng: np.random.Generator, width: float = 0.0
     size = int(rng.integers(150, 260))
     ink = pen(digit, size, width) if width else marker(digit, size)
     return place(ink, 280, 280, rng)
-
-
-EXIF_STORAGE = {  # orientation tag -> how the camera stores an upright scene
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_90,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_270,
-}
 
 
 def _exif_photo(digit: np.ndarray, rng: np.random.Generator) -> bytes:
