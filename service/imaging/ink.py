@@ -151,9 +151,14 @@ def _median(values: np.ndarray) -> float:
     return float(np.partition(values, middle)[middle])
 
 
+def border_pixels(gray: np.ndarray) -> np.ndarray:
+    """The outermost rows and columns, each pixel once."""
+    return np.concatenate((gray[0], gray[-1], gray[1:-1, 0], gray[1:-1, -1]))
+
+
 def _flat_level(gray: np.ndarray) -> float | None:
     """The border's level if it is uniform (a drawing, a scan, an MNIST crop), else None."""
-    border = np.concatenate((gray[0], gray[-1], gray[1:-1, 0], gray[1:-1, -1]))
+    border = border_pixels(gray)
     ranks = (border.size // 10, border.size // 2, border.size * 9 // 10)
     p10, p50, p90 = np.partition(border, ranks)[list(ranks)]
     return float(p50) if p90 - p10 <= FLAT_BORDER else None

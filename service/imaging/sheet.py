@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from service.imaging.ink import border_pixels
+
 GRID = 48  # coarse cells along the shorter side
 DRAWN_BORDER = 2.0  # a border this uniform (p90 - p10) is a drawing's canvas, not a table
 MIN_SIDE = 96  # smaller images (crops, icons) are not photos of a sheet: 2 pixels a cell
@@ -95,20 +97,19 @@ def _crop_and_paint(
     fill = coarse[top:bottom, left:right].copy()
     outside = np.zeros_like(sheet)
     for axis in (1, 0):  # along rows, then along columns
-        lines = sheet if axis == 1 else sheet.T
-        levels = fill if axis == 1 else fill.T  # a view: writes go to ``fill``
-        size = lines.shape[1]
-        index = np.arange(size)
-        for line in np.flatnonzero(lines.any(axis=1)):
+        # Transposed views for columns: writes go to ``fill`` and ``outside``.
+        lines, levels, surround = (sheet, fill, outside) if axis else (sheet.T, fill.T, outside.T)
+        for line in range(lines.shape[0]):
             where = np.flatnonzero(lines[line])
+            if where.size == 0:  # no paper along this line: all surround
+                surround[line] = True
+                continue
             first, last = int(where[0]), int(where[-1])
             inner_first, inner_last = min(first + 1, last), max(last - 1, first)
             levels[line, : first + 1] = levels[line, inner_first]
             levels[line, last:] = levels[line, inner_last]
-        first_light = np.where(lines.any(axis=1), lines.argmax(axis=1), size)
-        last_light = np.where(lines.any(axis=1), size - 1 - lines[:, ::-1].argmax(axis=1), -1)
-        edge = (index[None, :] <= first_light[:, None]) | (index[None, :] >= last_light[:, None])
-        outside |= edge if axis == 1 else edge.T
+            surround[line, : first + 1] = True
+            surround[line, last:] = True
     crop = gray[top * cell : bottom * cell, left * cell : right * cell].copy()
     mask = np.repeat(np.repeat(outside, cell, axis=0), cell, axis=1)
     painted = np.repeat(np.repeat(fill, cell, axis=0), cell, axis=1)
@@ -179,8 +180,7 @@ def _marked(gray: np.ndarray, cell: int, box: tuple[int, int, int, int]) -> bool
 
 def _border_spread(gray: np.ndarray) -> float:
     """p90 - p10 of the outermost pixels: 0 on a drawn canvas, more on any photo."""
-    border = np.concatenate((gray[0], gray[-1], gray[1:-1, 0], gray[1:-1, -1]))
-    p10, p90 = np.percentile(border, (10, 90))
+    p10, p90 = np.percentile(border_pixels(gray), (10, 90))
     return float(p90 - p10)
 
 
