@@ -13,25 +13,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.payload import DIGIT_ANSWER, PASS_ANSWER
 from service.api.fastpath import simple_hours
 from service.api.replies import error_reply, json_bytes
 from service.api.uploads import image_from_body
 from service.asgi import declared_length_error, header, read_body, send_json
 from service.errors import ServiceError
+from service.settings import Settings
 
-MAX_BODY_BYTES = 5 * 1024 * 1024  # digitpass's default DIGITPASS_MAX_UPLOAD_BYTES
-
-PASS_ANSWER = json_bytes(
-    {"hours": 4.0, "probability": 0.97, "passed": True, "model": {"name": "pass", "version": 1}}
-)
-DIGIT_ANSWER = json_bytes(
-    {
-        "digit": 7,
-        "confidence": 0.99,
-        "probabilities": [0.001] * 9 + [0.99],
-        "model": {"name": "digit", "version": 1},
-    }
-)
+MAX_BODY_BYTES = Settings.model_fields["max_upload_bytes"].default  # digitpass's default
+PASS_REPLY = json_bytes(PASS_ANSWER)
+DIGIT_REPLY = json_bytes(DIGIT_ANSWER)
 
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -49,14 +41,14 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             if simple_hours(scope["query_string"]) is None:
                 await send_json(send, 422, error_reply("query.hours: invalid"))
                 return
-            await send_json(send, 200, PASS_ANSWER)
+            await send_json(send, 200, PASS_REPLY)
         elif path == "/predict/digit" and method == "POST":
             refused = declared_length_error(scope, MAX_BODY_BYTES)
             if refused is not None:
                 raise refused
             body = await read_body(receive, MAX_BODY_BYTES)
             image_from_body(header(scope, b"content-type") or "", body)
-            await send_json(send, 200, DIGIT_ANSWER)
+            await send_json(send, 200, DIGIT_REPLY)
         elif path == "/healthz":
             await send_json(send, 200, b'{"status":"ok"}')
         else:

@@ -15,20 +15,9 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.datastructures import UploadFile
 
-app = FastAPI(title="digitpass bench ceiling")
+from bench.payload import DIGIT_ANSWER, PASS_ANSWER
 
-PASS_ANSWER = {
-    "hours": 4.0,
-    "probability": 0.97,
-    "passed": True,
-    "model": {"name": "pass", "version": 1},
-}
-DIGIT_ANSWER = {
-    "digit": 7,
-    "confidence": 0.99,
-    "probabilities": [0.001] * 9 + [0.99],
-    "model": {"name": "digit", "version": 1},
-}
+app = FastAPI(title="digitpass bench ceiling")
 
 
 @app.get("/healthz")

@@ -1,4 +1,5 @@
-"""The request bodies: a real 28x28 MNIST test image as PNG, wrapped in multipart."""
+"""The request bodies (a real 28x28 MNIST test image as PNG, wrapped in multipart),
+and the constant answers of the two ceiling apps, shaped like digitpass's."""
 
 from __future__ import annotations
 
@@ -15,6 +16,19 @@ SIDE = 28
 BOUNDARY = "digitpassbenchboundary7MA4YWxkTrZu0gW"
 PASS_QUERY = "/predict/pass?hours=4"
 DIGIT_PATH = "/predict/digit"
+
+PASS_ANSWER = {
+    "hours": 4.0,
+    "probability": 0.97,
+    "passed": True,
+    "model": {"name": "pass", "version": 1},
+}
+DIGIT_ANSWER = {
+    "digit": 7,
+    "confidence": 0.99,
+    "probabilities": [0.001] * 9 + [0.99],
+    "model": {"name": "digit", "version": 1},
+}
 
 
 def mnist_png(index: int = 0, root: Path | None = None) -> bytes:
