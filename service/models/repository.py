@@ -1,0 +1,165 @@
+"""The model repository's layout (Triton's): ``<root>/<name>/<version>/``.
+
+The one implementation of the contract in docs/model-repository.md, shared by training
+(which publishes through it) and the service (which scans, verifies and loads through
+it): model and version names, listing versions, checksums, reading a version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import string
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from service.models.metadata import MetadataError, VersionMetadata, validate_metadata
+
+METADATA_FILE = "metadata.json"
+STAGING_PREFIX = ".tmp-"  # folders being built by a publish; never a version
+ARTIFACT_FILES = {"onnx": "model.onnx", "torchscript": "model.pt"}
+MAX_NAME_LENGTH = 64
+MAX_METADATA_BYTES = 1 << 20
+_NAME_CHARACTERS = frozenset(string.ascii_lowercase + string.digits + "-")
+_DIGITS = frozenset(string.digits)
+
+
+class InvalidVersion(Exception):
+    """A version folder that is incomplete, corrupt or inconsistent with its metadata."""
+
+
+def name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a model name, or None: lowercase letters, digits and '-'."""
+    if not 1 <= len(name) <= MAX_NAME_LENGTH:
+        return f"a model name has 1 to {MAX_NAME_LENGTH} characters"
+    if not set(name) <= _NAME_CHARACTERS or name.startswith("-"):
+        return "model names have only lowercase letters, digits and '-', not first"
+    return None
+
+
+def version_of(folder_name: str) -> int | None:
+    """The version a folder name stands for: ASCII decimal, positive, no leading zero."""
+    if not folder_name or len(folder_name) > 18 or not set(folder_name) <= _DIGITS:
+        return None
+    if folder_name[0] == "0":
+        return None
+    return int(folder_name)
+
+
+def list_versions(model_dir: Path) -> list[int]:
+    """Published versions in ``model_dir``, ascending. Anything else there is ignored."""
+    try:
+        entries = list(os.scandir(model_dir))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    found = (version_of(entry.name) for entry in entries if entry.is_dir(follow_symlinks=False))
+    return sorted(v for v in found if v is not None)
+
+
+def list_models(root: Path) -> list[str]:
+    """Folder names directly under ``root``, sorted, whether or not they are valid names."""
+    try:
+        return sorted(
+            entry.name
+            for entry in os.scandir(root)
+            if entry.is_dir() and not entry.name.startswith(".")
+        )
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def artifact_table(folder: Path) -> dict[str, dict[str, Any]]:
+    """``{file name: {"sha256", "bytes"}}`` for every file in ``folder`` but metadata.json."""
+    return {
+        path.name: {"sha256": sha256_file(path), "bytes": path.stat().st_size}
+        for path in sorted(folder.iterdir())
+        if path.is_file() and path.name != METADATA_FILE
+    }
+
+
+def fingerprint(version_dir: Path) -> tuple[tuple[str, int, int], ...]:
+    """Cheap identity of a version folder's contents: (file, size, mtime) of every file.
+
+    A version that failed to load is retried only when this changes, for example once a
+    slow copy into the folder has finished.
+    """
+    try:
+        return tuple(
+            sorted(
+                (entry.name, entry.stat().st_size, entry.stat().st_mtime_ns)
+                for entry in os.scandir(version_dir)
+                if entry.is_file()
+            )
+        )
+    except OSError:
+        return ()
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One published, verified version: where it is and what its metadata says."""
+
+    name: str
+    version: int
+    path: Path
+    spec: VersionMetadata  # the validated fields
+    metadata: dict[str, Any]  # every field, as published
+
+    def artifact(self, backend: str) -> Path:
+        return self.path / ARTIFACT_FILES[backend]
+
+
+def read_version(root: Path, name: str, version: int, backend: str) -> ModelVersion:
+    """Read, validate and verify one version; :class:`InvalidVersion` says why not.
+
+    Reasons name the version as ``name/version`` and the file by its name in the folder,
+    never by its absolute path.
+    """
+    where = f"{name}/{version}"
+    path = root / name / str(version)
+    try:
+        with (path / METADATA_FILE).open("rb") as handle:
+            raw = handle.read(MAX_METADATA_BYTES + 1)
+    except FileNotFoundError:
+        raise InvalidVersion(f"{where}: no {METADATA_FILE}") from None
+    except OSError as exc:
+        raise InvalidVersion(f"{where}: {METADATA_FILE} unreadable ({exc.strerror})") from None
+    if len(raw) > MAX_METADATA_BYTES:
+        raise InvalidVersion(f"{where}: {METADATA_FILE} is over {MAX_METADATA_BYTES} bytes")
+    try:
+        metadata = json.loads(raw)
+        spec = validate_metadata(metadata)
+    except ValueError as exc:  # MetadataError, or JSON that does not parse
+        detail = str(exc) if isinstance(exc, MetadataError) else f"{METADATA_FILE}: not JSON"
+        raise InvalidVersion(f"{where}: {detail}") from None
+    if spec.name != name or spec.version != version:
+        raise InvalidVersion(f"{where}: metadata says {spec.name}/{spec.version}")
+    artifact = ARTIFACT_FILES[backend]
+    if artifact not in spec.artifacts:
+        raise InvalidVersion(f"{where}: metadata lists no {artifact}")
+    for file_name, expected in spec.artifacts.items():
+        _verify_artifact(path, where, file_name, expected.sha256, expected.bytes)
+    return ModelVersion(name=name, version=version, path=path, spec=spec, metadata=metadata)
+
+
+def _verify_artifact(folder: Path, where: str, file_name: str, sha256: str, size: int) -> None:
+    if file_name in ("", ".", "..") or "/" in file_name or "\\" in file_name:
+        raise InvalidVersion(f"{where}: artifact {file_name!r} is not a plain file name")
+    file_path = folder / file_name
+    if file_path.is_symlink() or not file_path.is_file():
+        raise InvalidVersion(f"{where}: {file_name} is missing or not a regular file")
+    actual = file_path.stat().st_size
+    if actual != size:
+        raise InvalidVersion(f"{where}: {file_name} has {actual} bytes, metadata says {size}")
+    if sha256_file(file_path) != sha256:
+        raise InvalidVersion(f"{where}: {file_name} does not match its sha256")
