@@ -1,12 +1,12 @@
-"""The ceiling of digitpass's fast path: its request handling, with no model behind it.
+"""The ceiling of digitpass's model routes: its request handling, with no model behind it.
 
-digitpass answers ``GET /predict/pass`` and ``POST /predict/digit`` in plain ASGI,
-ahead of FastAPI's routing (``service/api/fastpath.py``), so the FastAPI ceiling
-(``bench/ceiling_app.py``) no longer bounds it. This app does what the fast path
-does before and after the model: the same query parser, the same size-limited body
-reader and multipart parser (``service.asgi``, ``service.api.uploads``), and a
-constant JSON answer of the same size, on the same uvicorn (``bench.launch``). What
-digitpass does beyond this is the model: batching, preprocessing and inference.
+digitpass answers the model routes in plain ASGI, ahead of FastAPI's routing
+(``service/http/router.py``), so the FastAPI ceiling (``bench/ceiling_app.py``) no
+longer bounds it. This app does what the router does before and after the model: the
+same query parser, the same size-limited body reader and multipart parser
+(``service.http.inputs``, ``service.http.asgi``), and a constant JSON answer of the
+same size, on the same uvicorn (``bench.launch``). What digitpass does beyond this is
+the shared layers and the model: batching, preprocessing and inference.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from __future__ import annotations
 from typing import Any
 
 from bench.payload import DIGIT_ANSWER, PASS_ANSWER
-from service.api.fastpath import simple_hours
-from service.api.replies import error_reply, json_bytes
-from service.api.uploads import image_from_body
-from service.asgi import declared_length_error, header, read_body, send_json
 from service.errors import ServiceError
+from service.http.asgi import declared_length_error, read_body, send_json
+from service.http.errors import error_body
+from service.http.inputs import HttpInput
+from service.http.replies import json_bytes
 from service.settings import Settings
 
 MAX_BODY_BYTES = Settings.model_fields["max_upload_bytes"].default  # digitpass's default
@@ -38,8 +38,9 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     path, method = scope["path"], scope["method"]
     try:
         if path == "/predict/pass" and method == "GET":
-            if simple_hours(scope["query_string"]) is None:
-                await send_json(send, 422, error_reply("query.hours: invalid"))
+            hours = HttpInput(scope, b"").query_value("hours")
+            if hours is None or not 0 <= float(hours) <= 10_000:
+                await send_json(send, 422, error_body("query.hours: invalid"))
                 return
             await send_json(send, 200, PASS_REPLY)
         elif path == "/predict/digit" and method == "POST":
@@ -47,11 +48,11 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             if refused is not None:
                 raise refused
             body = await read_body(receive, MAX_BODY_BYTES)
-            image_from_body(header(scope, b"content-type") or "", body)
+            HttpInput(scope, body).upload("image")
             await send_json(send, 200, DIGIT_REPLY)
         elif path == "/healthz":
             await send_json(send, 200, b'{"status":"ok"}')
         else:
-            await send_json(send, 404, error_reply("Not Found"))
+            await send_json(send, 404, error_body("Not Found"))
     except ServiceError as exc:
-        await send_json(send, exc.status_code, error_reply(exc.detail))
+        await send_json(send, exc.status_code, error_body(exc.detail))

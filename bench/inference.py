@@ -1,7 +1,7 @@
 """Inference micro-benchmark: samples/s by batch size, ONNX Runtime vs TorchScript.
 
 Runs the committed digit model through the service's own backends
-(``service.backends.create_backend``), with one intra-op thread per core, with the
+(``service.models.backends.create_backend``), with one intra-op thread per core, with the
 service's default for 1 worker, and with 1 thread, on the CPU and, where a GPU is visible, on
 CUDA. Inputs are real MNIST test images, normalised. Each point is the median of
 many timed calls, so a busy neighbour shifts it less than a mean would.
@@ -60,7 +60,7 @@ def service_default_threads(cores: int) -> int:
 
 
 def devices() -> list[str]:
-    from service.backends.device import nvidia_gpu_count
+    from service.models.backends.device import nvidia_gpu_count
 
     return ["cpu", "cuda"] if nvidia_gpu_count() > 0 else ["cpu"]
 
@@ -69,7 +69,7 @@ def run_inference(
     batch_sizes: Sequence[int] = BATCH_SIZES, min_time_s: float = MIN_TIME_S
 ) -> dict[str, Any]:
     """Samples/s for every backend x device x batch size; see ``bench.report``."""
-    from service.backends import create_backend
+    from service.models.backends import create_backend
 
     version = newest_version("digit")
     meta = json.loads((version / "metadata.json").read_text())
@@ -125,7 +125,7 @@ def preprocess_cost(images: int = 200) -> dict[str, Any] | None:
     """The service's own preprocessing of a 28x28 MNIST PNG, per image (median)."""
     try:
         from bench.payload import mnist_png
-        from service.preprocess import ImageSpec, preprocess_image
+        from service.imaging.pipeline import ImageSpec, preprocess_image
 
         meta = json.loads((newest_version("digit") / "metadata.json").read_text())
         spec = ImageSpec.from_metadata(meta["input"]["preprocessing"])

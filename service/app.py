@@ -1,4 +1,4 @@
-"""The app factory: settings, lifespan, routes, middleware and error handlers.
+"""The app factory: settings, lifespan, the shared HTTP layers, routes, error handlers.
 
 ``uvicorn service.app:create_app --factory`` builds the app from the environment.
 """
@@ -13,48 +13,67 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
-from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from service import __version__
-from service.api import ops, predict, replies
-from service.api.fastpath import FastPredictRoutes
 from service.errors import ServiceError
+from service.http import ops
+from service.http.errors import error_body, error_response
+from service.http.openapi import add_model_routes
+from service.http.pipeline import build_pipeline
+from service.http.router import ModelRouter
 from service.logs import configure_logging, log_event
 from service.metrics import ServiceMetrics
-from service.middleware import BodyLimitMiddleware, MetricsMiddleware
-from service.runtime import ServingRuntime
+from service.serving.runtime import ServingRuntime
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 DESCRIPTION = """
-Serves two models from the model repository, with dynamic batching and hot reload:
+Serves every model in the model repository, with dynamic batching and hot reload.
+Each model answers at `/predict/<name>`, for example:
 
 * `pass`: P(pass) from hours studied: `GET /predict/pass?hours=4`
 * `digit`: a handwritten digit from an image: `curl -F image=@7.png .../predict/digit`
+* `points`: points from hours studied: `GET /predict/points?hours=4`
 
 Every error is JSON `{"detail": "..."}`.
 """
 
 
 class DigitpassAPI(FastAPI):
-    """FastAPI, with the hot prediction requests answered before its routing.
+    """FastAPI inside digitpass's own layers: every request passes the shared plain-ASGI
+    layers (metrics, errors, body limit) and the model router, and what the router does
+    not serve goes on to FastAPI's routing (operations, docs)."""
 
-    ``fast_routes`` is set by the lifespan once the models are loaded; what it
-    declines (and everything while it is unset) goes through FastAPI as usual.
-    """
-
-    fast_routes: FastPredictRoutes | None = None
+    def setup_layers(self, router: ModelRouter, metrics: ServiceMetrics, max_body: int) -> None:
+        self.model_router = router
+        self._layers = build_pipeline(router, metrics, max_body)
+        self._openapi_generation = -1
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        fast = self.fast_routes
-        if fast is not None and await fast.handle(scope, receive, send):
-            return
+        await self._layers(scope, receive, send)
+
+    async def fastapi_call(self, scope: Scope, receive: Receive, send: Send) -> None:
         await super().__call__(scope, receive, send)
+
+    def openapi(self) -> dict[str, Any]:
+        """FastAPI's document plus the routes of the models served right now."""
+        router = self.model_router
+        if self.openapi_schema is None or self._openapi_generation != router.generation:
+            base = get_openapi(
+                title=self.title,
+                version=self.version,
+                description=self.description,
+                routes=self.routes,
+            )
+            self.openapi_schema = add_model_routes(base, router.routes())
+            self._openapi_generation = router.generation
+        return self.openapi_schema
 
 
 def settle_heap() -> None:
@@ -78,17 +97,16 @@ def create_app(settings: Settings | None = None) -> DigitpassAPI:
 
     @asynccontextmanager
     async def lifespan(app: DigitpassAPI) -> AsyncIterator[None]:
-        runtime = ServingRuntime(settings, metrics)
+        runtime = ServingRuntime(settings, metrics, on_served_changed=router.rebuild)
         app.state.runtime = runtime
+        router.runtime = runtime
         await runtime.start()
-        if settings.fast_path:
-            app.fast_routes = FastPredictRoutes(runtime, metrics, settings.max_upload_bytes)
         settle_heap()
         try:
             yield
         finally:
             await runtime.stop()
-            app.fast_routes = None
+            router.runtime = None
             metrics.close()
             gc.unfreeze()
 
@@ -98,17 +116,12 @@ def create_app(settings: Settings | None = None) -> DigitpassAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
     )
+    router = ModelRouter(app.fastapi_call, None, settings.max_upload_bytes)
+    app.setup_layers(router, metrics, settings.max_upload_bytes)
     app.state.settings = settings
-    app.include_router(predict.router)
     app.include_router(ops.router)
     _install_error_handlers(app)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
-    app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app
-
-
-def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
 
 
 def _describe_validation_errors(errors: Sequence[Any]) -> str:
@@ -119,19 +132,25 @@ def _describe_validation_errors(errors: Sequence[Any]) -> str:
     return "; ".join(parts) or "invalid request"
 
 
+def _json(status: int, body: bytes, headers: dict[str, str] | None = None) -> Response:
+    return Response(body, status_code=status, headers=headers, media_type="application/json")
+
+
 def _install_error_handlers(app: FastAPI) -> None:
+    """FastAPI's errors answer through the same mapping as the plain-ASGI layers."""
+
     @app.exception_handler(ServiceError)
-    async def service_error(request: Request, exc: ServiceError) -> JSONResponse:
-        replies.note_service_error(request.url.path, exc)
-        return _error(exc.status_code, exc.detail, exc.headers)
+    async def service_error(request: Request, exc: ServiceError) -> Response:
+        reply = error_response(exc, request.url.path)
+        return _json(reply.status, reply.body, reply.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return _error(422, _describe_validation_errors(exc.errors()))
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        return _json(422, error_body(_describe_validation_errors(exc.errors())))
 
     @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        return _error(exc.status_code, str(exc.detail), dict(exc.headers or {}))
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        return _json(exc.status_code, error_body(str(exc.detail)), dict(exc.headers or {}))
 
     @app.exception_handler(ClientDisconnect)
     async def client_gone(request: Request, exc: ClientDisconnect) -> Response:
@@ -140,6 +159,6 @@ def _install_error_handlers(app: FastAPI) -> None:
         return Response(status_code=499)
 
     @app.exception_handler(Exception)
-    async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-        replies.note_unexpected_error(request.url.path, exc)
-        return _error(500, "internal server error")
+    async def unexpected_error(request: Request, exc: Exception) -> Response:
+        reply = error_response(exc, request.url.path)
+        return _json(reply.status, reply.body)

@@ -57,6 +57,12 @@ class InvalidInput(ServiceError):
     status_code = 422
 
 
+class ModelNotFound(ServiceError):
+    """No model of that name is served."""
+
+    status_code = 404
+
+
 class Unauthorized(ServiceError):
     status_code = 401
 

@@ -43,10 +43,12 @@ class Settings(BaseSettings):
     admin_token: str | None = Field(
         None, description="When set, POST /admin/reload needs 'Authorization: Bearer <token>'."
     )
-    fast_path: bool = Field(
-        True,
-        description="Answer GET /predict/pass and POST /predict/digit ahead of FastAPI's "
-        "routing (same responses, less CPU per request); false = FastAPI only.",
+    preprocess_workers: int = Field(
+        0,
+        ge=0,
+        le=64,
+        description="Threads that decode and preprocess uploads; 0 = auto: one per core, "
+        "from 2 to 8.",
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     workers: int = Field(1, ge=1, le=64, description="Server processes (sizes thread pools).")
@@ -66,6 +68,12 @@ class Settings(BaseSettings):
     def max_batch_delay_s(self) -> float:
         return self.max_batch_delay_ms / 1000.0
 
+    def resolved_preprocess_workers(self) -> int:
+        """Threads of the preprocessing stage: one per usable core (2 to 8) unless set."""
+        if self.preprocess_workers:
+            return self.preprocess_workers
+        return min(8, max(2, usable_cores()))
+
     def resolved_intra_op_threads(self) -> int:
         """Threads for one inference call.
 
@@ -75,5 +83,11 @@ class Settings(BaseSettings):
         """
         if self.intra_op_threads:
             return self.intra_op_threads
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        return min(8, max(1, (cores or 1) // self.workers - 1))
+        return min(8, max(1, usable_cores() // self.workers - 1))
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity), at least 1."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from service.repository import ModelVersion, list_versions, read_version
+from service.models.repository import ModelVersion, list_models, list_versions, read_version
 from service.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MODELS_DIR = REPO_ROOT / "models"
+COMMITTED_MODELS = tuple(list_models(MODELS_DIR))
 
 
 def find_mnist_dir() -> Path | None:
@@ -41,19 +42,19 @@ def committed_model() -> Callable[[str], ModelVersion]:
     """The newest committed version of a model, verified against its metadata."""
 
     def newest(name: str, backend: str = "onnx") -> ModelVersion:
-        versions = list_versions(MODELS_DIR, name)
+        versions = list_versions(MODELS_DIR / name)
         assert versions, f"no committed version of {name!r} in {MODELS_DIR}"
-        return read_version(MODELS_DIR, name, versions[0], backend)
+        return read_version(MODELS_DIR, name, versions[-1], backend)
 
     return newest
 
 
 @pytest.fixture
 def model_repo(tmp_path: Path) -> Path:
-    """A private copy of the newest committed version of each model, as version 1."""
+    """A private copy of the newest committed version of each committed model."""
     root = tmp_path / "models"
-    for name in ("pass", "digit"):
-        newest = list_versions(MODELS_DIR, name)[0]
+    for name in COMMITTED_MODELS:
+        newest = list_versions(MODELS_DIR / name)[-1]
         shutil.copytree(MODELS_DIR / name / str(newest), root / name / str(newest))
     return root
 

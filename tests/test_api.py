@@ -266,11 +266,15 @@ def test_health_ready_and_models(client):
 def test_not_ready_without_models(tmp_path):
     from service.settings import Settings
 
+    (tmp_path / "pass").mkdir()  # a model folder with no version in it
     settings = Settings(model_repository=tmp_path, reload_interval_s=0)
     with TestClient(create_app(settings)) as empty:
         assert empty.get("/healthz").status_code == 200
-        assert_error(empty.get("/readyz"), 503, contains="digit")
+        assert_error(empty.get("/readyz"), 503, contains="no model")
         assert_error(empty.get("/predict/pass?hours=4"), 503, contains="not loaded")
+        assert_error(empty.get("/predict/other?hours=4"), 404, contains="not found")
+        unavailable = empty.get("/models").json()["unavailable"]
+        assert unavailable == [{"name": "pass", "reason": "no version folder"}]
 
 
 def test_metrics_exposes_requests_batches_queue_and_versions(client, mnist_pngs):
@@ -366,8 +370,13 @@ def test_reload_picks_up_a_new_version_and_skips_a_broken_one(client, model_repo
     assert [(f["name"], f["version"]) for f in body["failures"]] == [("digit", current + 1)]
     assert "sha256" in body["failures"][0]["reason"]
     assert client.get("/readyz").json()["models"]["digit"] == current
-    # A known-bad version is not retried until its files change.
-    assert client.post("/admin/reload").json()["failures"] == []
+    # Every version still skipped is reported; a known-bad one is not retried until its
+    # files change (one failed load in the metrics, after two scans).
+    again = client.post("/admin/reload").json()["failures"]
+    assert [(f["name"], f["version"]) for f in again] == [("digit", current + 1)]
+    assert 'digitpass_model_reloads_total{model="digit",outcome="failed"} 1.0' in (
+        client.get("/metrics").text
+    )
     republish(model_repo, "digit", current, current + 2)
     body = client.post("/admin/reload").json()
     assert body["failures"] == []

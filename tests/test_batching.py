@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
-from service.batching import DynamicBatcher
 from service.errors import InferenceFailed, InvalidImage, ModelNotReady, QueueFull, RequestTimedOut
+from service.serving.batching import DynamicBatcher
 
 
 class Recorder:

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from service.imaging.canonical import canonical_canvas
-from service.preprocess import ImageSpec, canvas_from_gray, to_canvas
+from service.imaging.pipeline import ImageSpec, canvas_from_gray, to_canvas
 from tests.conftest import load_mnist_test_set
 
 
@@ -56,7 +56,7 @@ def test_uploads_use_the_pass_through(mnist_images, monkeypatch):
     def must_not_run(gray, spec):
         raise AssertionError("the full procedure ran on a canonical canvas")
 
-    monkeypatch.setattr("service.preprocess.canvas_from_gray", must_not_run)
+    monkeypatch.setattr("service.imaging.pipeline.canvas_from_gray", must_not_run)
     pixels = mnist_images[0]
     assert np.array_equal(to_canvas(png(pixels), ImageSpec(), 25_000_000), pixels)
     assert np.array_equal(to_canvas(png(255 - pixels), ImageSpec(), 25_000_000), pixels)

@@ -23,7 +23,7 @@ import httpx
 import pytest
 import yaml
 
-from service.repository import list_versions
+from service.models.repository import list_versions
 from tests.server import run_server
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -445,7 +445,7 @@ def test_serve_entrypoint_and_environment_start_a_healthy_service(monkeypatch):
         served = ready.json()["models"]
         assert set(served) == {"pass", "digit"}
         for name, version in served.items():
-            assert version in list_versions(REPO_ROOT / "models", name)
+            assert version in list_versions(REPO_ROOT / "models" / name)
 
         # The image's HEALTHCHECK command itself, aimed at this server's port.
         port = server.url.rsplit(":", 1)[1]

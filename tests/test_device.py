@@ -2,8 +2,8 @@
 
 import pytest
 
-from service.backends import device
-from service.backends.device import (
+from service.models.backends import device
+from service.models.backends.device import (
     CPU_PROVIDER,
     CUDA_PROVIDER,
     DeviceUnavailable,
@@ -73,7 +73,7 @@ def test_gpu_count_reads_the_driver(monkeypatch):
 
 def test_onnx_backend_asks_for_cuda_only_when_a_gpu_is_visible(monkeypatch, committed_model):
     """With a GPU faked, the session is asked for CUDA first; it falls back and says so."""
-    from service.backends import onnx_backend
+    from service.models.backends import onnx_backend
 
     requested = {}
     real_session = onnx_backend.ort.InferenceSession
@@ -104,7 +104,7 @@ def test_onnx_backend_asks_for_cuda_only_when_a_gpu_is_visible(monkeypatch, comm
 
 
 def test_onnx_backend_on_a_cpu_host_never_asks_for_cuda(monkeypatch, committed_model):
-    from service.backends import onnx_backend
+    from service.models.backends import onnx_backend
 
     requested = {}
     real_session = onnx_backend.ort.InferenceSession
@@ -133,8 +133,8 @@ def test_onnx_backend_on_a_cpu_host_never_asks_for_cuda(monkeypatch, committed_m
 
 def test_onnx_backend_refuses_to_fall_back_when_cuda_was_demanded(monkeypatch, committed_model):
     """device=cuda with a GPU whose CUDA provider fails to start is an error, not the CPU."""
-    from service.backends import onnx_backend
-    from service.backends.base import BackendError
+    from service.models.backends import onnx_backend
+    from service.models.backends.base import BackendError
 
     real_session = onnx_backend.ort.InferenceSession
 

@@ -17,7 +17,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from service.preprocess import ImageSpec, preprocess_image
+from service.imaging.pipeline import ImageSpec, preprocess_image
 from tests.conftest import load_mnist_test_set
 from tests.server import run_server
 from training.publish import commit, staging

@@ -3,7 +3,7 @@
 import httpx
 import pytest
 
-from service.api.multipart import MalformedMultipart, header_params, parse_multipart
+from service.http.multipart import MalformedMultipart, header_params, parse_multipart
 
 
 def client_body(files=None, data=None):

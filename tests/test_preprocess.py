@@ -1,4 +1,4 @@
-"""Unit tests of ``service.preprocess`` on synthetic images (no data set, no model needed).
+"""Unit tests of ``service.imaging.pipeline`` on synthetic images (no data set, no model needed).
 
 The reference is a clean drawing of an asymmetric "7" (light on black): every
 transformed version of it (inverted, large, off-centre, transparent, JPEG, 16-bit,
@@ -21,7 +21,7 @@ from PIL import Image, ImageDraw, ImageFile
 
 from service.errors import EmptyInput, InvalidImage, NoDigitFound, PayloadTooLarge
 from service.imaging.decode import WORK_SIDE, decode_gray
-from service.preprocess import NO_DIGIT, ImageSpec, preprocess_image, to_canvas
+from service.imaging.pipeline import NO_DIGIT, ImageSpec, preprocess_image, to_canvas
 from tests.imaging_support import EXIF_STORAGE, encode
 
 SPEC = ImageSpec()

@@ -25,8 +25,8 @@ import pytest
 from PIL import Image, ImageDraw
 
 from service.errors import NoDigitFound
-from service.preprocess import ImageSpec, canvas_from_gray, preprocess_image, to_canvas
-from service.repository import ModelVersion
+from service.imaging.pipeline import ImageSpec, canvas_from_gray, preprocess_image, to_canvas
+from service.models.repository import ModelVersion
 from tests.conftest import load_mnist_test_set
 from tests.imaging_support import EXIF_STORAGE, encode
 

@@ -25,7 +25,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from service.repository import list_versions
+from service.models.repository import list_versions
 from tests.server import ServerHandle, run_server
 
 pytestmark = pytest.mark.e2e
@@ -101,7 +101,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
     assert shutil.which("curl"), "the README examples need curl"
     repository = tmp_path_factory.mktemp("readme") / "models"
     for name in ("pass", "digit"):
-        newest = list_versions(REPO_ROOT / "models", name)[0]
+        newest = list_versions(REPO_ROOT / "models" / name)[-1]
         shutil.copytree(REPO_ROOT / "models" / name / str(newest), repository / name / str(newest))
     with pytest.MonkeyPatch.context() as patch:
         for variable in [v for v in os.environ if v.startswith("DIGITPASS_")]:
@@ -142,7 +142,7 @@ def run_curl(example: Example, base_url: str, tmp_path: Path) -> Reply:
 
 def check_model_ref(ref: dict[str, Any], name: str) -> None:
     assert ref["name"] == name
-    assert ref["version"] in list_versions(REPO_ROOT / "models", name)
+    assert ref["version"] in list_versions(REPO_ROOT / "models" / name)
 
 
 def check_pass_row(row: dict[str, Any], hours: float) -> None:
@@ -212,7 +212,7 @@ def check_readyz(example: Example, reply: Reply) -> None:
     body = reply.json()
     assert body["status"] == "ready" and set(body["models"]) == {"pass", "digit"}
     for name, version in body["models"].items():
-        assert version in list_versions(REPO_ROOT / "models", name)
+        assert version in list_versions(REPO_ROOT / "models" / name)
 
 
 MODEL_INFO = {

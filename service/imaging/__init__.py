@@ -1,4 +1,4 @@
-"""Building blocks of the digit image preprocessing; the public API is ``service.preprocess``.
+"""Building blocks of the digit image preprocessing; the public API is ``service.imaging.pipeline``.
 
 * ``decode``: bytes -> a small float32 grayscale array (any format, mode, size, EXIF
   orientation, transparency), with the pixel-count limit checked from the header.

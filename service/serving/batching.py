@@ -53,7 +53,7 @@ class DynamicBatcher:
     def __init__(
         self,
         name: str,
-        run_batch: RunBatch,
+        run_batch: RunBatch | None,
         *,
         max_batch_size: int,
         max_delay_s: float,
@@ -76,6 +76,10 @@ class DynamicBatcher:
         self._closing = False
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"infer-{name}")
         self._worker: asyncio.Task[None] | None = None
+
+    def set_runner(self, run_batch: RunBatch) -> None:
+        """Set what runs each batch, when it could not be given at construction."""
+        self._run_batch = run_batch
 
     @property
     def queue_depth(self) -> int:

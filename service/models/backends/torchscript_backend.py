@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from service.backends.base import BackendError
-from service.backends.device import choose_torch_device
+from service.models.backends.base import BackendError
+from service.models.backends.device import choose_torch_device
 
 
 class TorchScriptBackend:

@@ -1,5 +1,5 @@
 """Inference backends: ONNX Runtime (default) and TorchScript (imports torch lazily)."""
 
-from service.backends.base import Backend, BackendError, create_backend
+from service.models.backends.base import Backend, BackendError, create_backend
 
 __all__ = ["Backend", "BackendError", "create_backend"]

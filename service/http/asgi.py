@@ -1,7 +1,7 @@
 """Raw ASGI helpers: request headers, a size-limited body reader, JSON responses.
 
-Framework-free, for the middleware (``service.middleware``) and the fast path
-(``service.api.fastpath``), which both run before FastAPI sees a request.
+Framework-free, for the shared layers (``service.http.pipeline``) and the model router
+(``service.http.router``), which both run before FastAPI sees a request.
 """
 
 from __future__ import annotations

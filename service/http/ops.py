@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import secrets
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Response
 
-from service.api.deps import RuntimeDep, SettingsDep
-from service.api.schemas import ErrorResponse, Health, ModelsResponse, Readiness, ReloadResponse
 from service.errors import ModelNotReady, Unauthorized
+from service.http.deps import RuntimeDep, SettingsDep
+from service.http.schemas import ErrorResponse, Health, ModelsResponse, Readiness, ReloadResponse
 from service.metrics import CONTENT_TYPE_LATEST
+from service.serving.runtime import ServingRuntime
 
 router = APIRouter(tags=["operations"])
 
@@ -22,21 +23,31 @@ async def healthz() -> Health:
 
 @router.get(
     "/readyz",
-    summary="Readiness: 200 when every model is loaded, else 503",
+    summary="Readiness: 200 when the models are loaded, else 503",
     responses={503: {"model": ErrorResponse}},
 )
 async def readyz(runtime: RuntimeDep) -> Readiness:
-    loaded = runtime.registry.loaded()
-    missing = [name for name in runtime.registry.names if name not in loaded]
-    if missing:
-        raise ModelNotReady(f"not loaded: {', '.join(missing)}")
-    return Readiness(status="ready", models={name: m.version.version for name, m in loaded.items()})
+    if not runtime.ready:
+        reason = "shutting down" if runtime.stopping else "no model is loaded"
+        raise ModelNotReady(f"not ready: {reason}")
+    return Readiness(
+        status="ready", models={name: s.model.number for name, s in runtime.served.items()}
+    )
+
+
+def _models(runtime: ServingRuntime) -> dict[str, Any]:
+    return {
+        "models": [s.model.describe() for s in runtime.served.values()],
+        "unavailable": [
+            {"name": name, "reason": reason}
+            for name, reason in sorted(runtime.registry.unavailable().items())
+        ],
+    }
 
 
 @router.get("/models", summary="What is being served, and how")
 async def models(runtime: RuntimeDep) -> ModelsResponse:
-    loaded = runtime.registry.loaded()
-    return ModelsResponse.model_validate({"models": [m.describe() for m in loaded.values()]})
+    return ModelsResponse.model_validate(_models(runtime))
 
 
 @router.post(
@@ -50,16 +61,13 @@ async def reload(
     authorization: Annotated[str | None, Header()] = None,
 ) -> ReloadResponse:
     token = settings.admin_token
-    if token and not secrets.compare_digest(authorization or "", f"Bearer {token}"):
+    if token and not secrets.compare_digest(
+        (authorization or "").encode("utf-8", "replace"), f"Bearer {token}".encode()
+    ):
         raise Unauthorized("admin token required: Authorization: Bearer <token>")
-    failures = await runtime.reload()
-    loaded = runtime.registry.loaded()
-    return ReloadResponse.model_validate(
-        {
-            "models": [m.describe() for m in loaded.values()],
-            "failures": [vars(f) for f in failures],
-        }
-    )
+    await runtime.reload()
+    failures = [vars(f) for f in runtime.registry.skipped()]
+    return ReloadResponse.model_validate({**_models(runtime), "failures": failures})
 
 
 @router.get(

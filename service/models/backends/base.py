@@ -33,7 +33,7 @@ def create_backend(
 ) -> Backend:
     """Build the backend ``kind`` (``onnx`` or ``torchscript``) for one model file."""
     if kind == "onnx":
-        from service.backends.onnx_backend import OnnxBackend
+        from service.models.backends.onnx_backend import OnnxBackend
 
         return OnnxBackend(
             model_path,
@@ -43,7 +43,7 @@ def create_backend(
             intra_op_threads=intra_op_threads,
         )
     if kind == "torchscript":
-        from service.backends.torchscript_backend import TorchScriptBackend
+        from service.models.backends.torchscript_backend import TorchScriptBackend
 
         return TorchScriptBackend(model_path, device=device, intra_op_threads=intra_op_threads)
     raise BackendError(f"unknown backend {kind!r}")

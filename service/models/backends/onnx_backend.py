@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from service.backends.base import BackendError
-from service.backends.device import CUDA_PROVIDER, choose_onnx_device, nvidia_gpu_count
+from service.models.backends.base import BackendError
+from service.models.backends.device import CUDA_PROVIDER, choose_onnx_device, nvidia_gpu_count
 
 
 class OnnxBackend:

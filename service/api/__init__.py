@@ -1,1 +1,0 @@
-"""HTTP layer: route modules, response schemas and request dependencies."""

@@ -1,0 +1,48 @@
+"""The one function that turns an error into its HTTP response, and what gets logged.
+
+Every layer and every route, the plain-ASGI ones and FastAPI's handlers alike, answers
+an error through :func:`error_response`: ``{"detail": "..."}`` with the error's status
+and headers. A client's mistakes (4xx) are not logged; the service's own failures are.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+
+from service.errors import ServiceError
+from service.logs import log_event
+
+logger = logging.getLogger("service.requests")
+
+INTERNAL_ERROR = "internal server error"
+
+
+@dataclass(frozen=True)
+class ErrorReply:
+    status: int
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def error_body(detail: str) -> bytes:
+    """Every error's body: ``{"detail": "..."}``, encoded as Starlette's JSONResponse does."""
+    return json.dumps({"detail": detail}, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def error_response(exc: Exception, path: str) -> ErrorReply:
+    """The response for ``exc`` raised while answering ``path``."""
+    if isinstance(exc, ServiceError):
+        if exc.status_code >= 500:
+            log_event(
+                logger,
+                "request_failed",
+                logging.WARNING,
+                path=path,
+                status=exc.status_code,
+                detail=exc.detail,
+            )
+        return ErrorReply(exc.status_code, error_body(exc.detail), exc.headers)
+    log_event(logger, "unhandled_error", logging.ERROR, path=path, error=repr(exc))
+    return ErrorReply(500, error_body(INTERNAL_ERROR))

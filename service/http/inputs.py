@@ -1,0 +1,67 @@
+"""The request as a model kind's route decodes it: ``service.models.kinds.RequestInput``.
+
+The body has been read already (within the upload limit). Query strings are split with
+``urllib.parse`` (linear, no regular expression), JSON is parsed by the standard
+library's C decoder, and uploads by ``service.http.uploads``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import parse_qsl
+
+from service.errors import InvalidInput
+from service.http.asgi import Scope, header
+from service.http.uploads import file_from_body, files_from_body, media_type_of
+
+MAX_QUERY_FIELDS = 32
+
+
+class HttpInput:
+    """One request's query, headers and body."""
+
+    __slots__ = ("_query", "_scope", "body")
+
+    def __init__(self, scope: Scope, body: bytes) -> None:
+        self._scope = scope
+        self.body = body
+        self._query: dict[str, str] | None = None
+
+    def query_value(self, name: str) -> str | None:
+        if self._query is None:
+            raw = self._scope.get("query_string", b"").decode("latin-1")
+            try:
+                pairs = parse_qsl(raw, keep_blank_values=True, max_num_fields=MAX_QUERY_FIELDS)
+            except ValueError:
+                raise InvalidInput(f"at most {MAX_QUERY_FIELDS} query parameters") from None
+            self._query = dict(pairs)  # the last value of a repeated parameter wins
+        return self._query.get(name)
+
+    def content_type(self) -> str:
+        return header(self._scope, b"content-type") or ""
+
+    def json_body(self) -> Any:
+        media_type = media_type_of(self.content_type())
+        if media_type and media_type != "application/json" and not media_type.endswith("+json"):
+            raise InvalidInput(
+                f"body: send JSON with 'Content-Type: application/json' (got {media_type!r})"
+            )
+        if not self.body:
+            raise InvalidInput("body: the request body is empty; send a JSON object")
+        try:
+            return json.loads(self.body)
+        except json.JSONDecodeError as exc:
+            raise InvalidInput(
+                f"body: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+            ) from None
+        except (UnicodeDecodeError, RecursionError):
+            raise InvalidInput(
+                "body: not valid JSON (bad encoding, or nested too deeply)"
+            ) from None
+
+    def upload(self, field_name: str) -> bytes:
+        return file_from_body(self.content_type(), self.body, field_name)
+
+    def uploads(self, field_name: str, limit: int) -> list[bytes]:
+        return files_from_body(self.content_type(), self.body, field_name, limit)

@@ -1,0 +1,124 @@
+"""What a model kind is: one class per task, in the manner of LitServe's ``LitAPI``.
+
+A kind says, for every model of its task:
+
+* its friendly routes, their OpenAPI description, and how each decodes a request's
+  input (``Route.decode``, given a framework-free :class:`RequestInput`);
+* how those inputs become rows for the backend (``prepare``; ``heavy_inputs`` kinds are
+  prepared in the preprocessing stage, off the event loop);
+* how the model's answers become the reply (``reply_rows``).
+
+Kinds are built per loaded version, from its metadata. They import no web framework:
+the HTTP layer (``service.http``) implements :class:`RequestInput` and serves the routes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+import numpy as np
+from pydantic import BaseModel
+
+from service.models.repository import ModelVersion
+
+PREDICT_PREFIX = "/predict/"
+
+
+class RequestInput(Protocol):
+    """A request as a route's ``decode`` sees it (the body is already read, within limits)."""
+
+    def query_value(self, name: str) -> str | None:
+        """The last value of query parameter ``name``, percent-decoded; None if absent."""
+
+    def json_body(self) -> Any:
+        """The body parsed as JSON; raises a 4xx ``ServiceError`` when it is not JSON."""
+
+    def upload(self, field_name: str) -> bytes:
+        """One file: form field ``field_name``, or a raw body with an ``image/*`` type."""
+
+    def uploads(self, field_name: str, limit: int) -> list[bytes]:
+        """1 to ``limit`` files from repeated form fields ``field_name``, in order."""
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """A request's inputs: one raw value per row, and what the reply repeats per row."""
+
+    rows: list[Any]
+    echo: list[Any] | None = None
+
+
+@dataclass(frozen=True)
+class Route:
+    """One friendly route of a model, e.g. ``GET /predict/pass``."""
+
+    method: str
+    path: str
+    summary: str
+    decode: Callable[[RequestInput], Decoded]
+    response_model: type[BaseModel]
+    many: bool  # the reply is {"predictions": [...], "model": ...} rather than one row
+    openapi: dict[str, Any] = field(default_factory=dict)  # parameters / requestBody
+    error_statuses: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One request's answers (``output.kind`` applied), and the version that gave them."""
+
+    answers: np.ndarray  # [rows, width]
+    name: str
+    version: int
+    labels: tuple[str, ...]
+    kind: ModelKind  # the version's kind: it writes the reply
+
+
+@dataclass(frozen=True)
+class KindOptions:
+    """Service settings that kinds need."""
+
+    max_image_pixels: int = 25_000_000
+
+
+class ModelKind:
+    """Base class of every kind. Subclasses set ``task`` and implement the hooks."""
+
+    task: ClassVar[str]
+    heavy_inputs: ClassVar[bool] = False  # prepare in the preprocessing stage
+
+    def __init__(self, version: ModelVersion, options: KindOptions) -> None:
+        self.version = version
+        self.options = options
+
+    @property
+    def name(self) -> str:
+        return self.version.name
+
+    def routes(self) -> list[Route]:
+        raise NotImplementedError
+
+    def prepare(self, rows: Sequence[Any]) -> np.ndarray:
+        """One request's raw rows -> float32 ``[len(rows), *input.shape[1:]]``."""
+        raise NotImplementedError
+
+    def reply_rows(self, echo: list[Any] | None, prediction: Prediction) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def reply(self, route: Route, decoded: Decoded, prediction: Prediction) -> dict[str, Any]:
+        """The reply body of ``route`` for one request."""
+        rows = self.reply_rows(decoded.echo, prediction)
+        model = {"name": prediction.name, "version": prediction.version}
+        if route.many:
+            return {"predictions": rows, "model": model}
+        return {**rows[0], "model": model}
+
+    def probe(self) -> np.ndarray:
+        """A prepared input of one row, for the warm-up."""
+        features = self.version.spec.input.shape[1:]
+        return np.random.default_rng(0).standard_normal((1, *features)).astype(np.float32)
+
+
+def predict_path(name: str, suffix: str = "") -> str:
+    return f"{PREDICT_PREFIX}{name}{suffix}"

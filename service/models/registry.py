@@ -1,0 +1,143 @@
+"""Which version of each model is loaded, discovered from the repository; hot reload.
+
+The registry has no list of model names: every folder under the repository root is a
+model. A scan brings each one to its highest version that verifies (sha256) and warms
+up, off the request path, and reports what changed; the serving runtime then swaps the
+new version in. A broken or half-copied version is logged and skipped, and is retried
+only once its files change. A folder with no loadable version, or a name that is not
+allowed, is reported as unavailable with the reason, and never stops the scan.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from service.logs import log_event
+from service.models.loaded import LoadedModel
+from service.models.repository import (
+    ModelVersion,
+    fingerprint,
+    list_models,
+    list_versions,
+    name_problem,
+    read_version,
+)
+
+logger = logging.getLogger(__name__)
+
+Loader = Callable[[ModelVersion], LoadedModel]
+
+
+@dataclass(frozen=True)
+class LoadFailure:
+    name: str
+    version: int
+    reason: str
+
+
+@dataclass
+class ScanReport:
+    """What one scan did: versions newly loaded (with the one they replace), failures."""
+
+    loaded: list[tuple[LoadedModel, LoadedModel | None]] = field(default_factory=list)
+    failures: list[LoadFailure] = field(default_factory=list)
+
+
+class ModelRegistry:
+    def __init__(self, root: Path, *, backend: str, loader: Loader) -> None:
+        self.root = root
+        self._backend = backend
+        self._loader = loader
+        self._models: dict[str, LoadedModel] = {}
+        self._failed: dict[tuple[str, int], tuple[LoadFailure, tuple[tuple[str, int, int], ...]]] = {}
+        self._unavailable: dict[str, str] = {}
+        self._refused: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def loaded(self) -> dict[str, LoadedModel]:
+        return dict(self._models)
+
+    def unavailable(self) -> dict[str, str]:
+        """Model folders that serve nothing, with the reason."""
+        return dict(self._unavailable)
+
+    def skipped(self) -> list[LoadFailure]:
+        """Every version now skipped, with its reason (not only this scan's)."""
+        return [failure for failure, _ in self._failed.values()]
+
+    def refuse(self, name: str, reason: str) -> None:
+        """Stop serving ``name`` and skip it in later scans (a route collision)."""
+        with self._lock:
+            self._models.pop(name, None)
+            self._refused[name] = reason
+            self._unavailable[name] = reason
+        log_event(logger, "model_refused", logging.ERROR, model=name, reason=reason)
+
+    def scan(self) -> ScanReport:
+        """Bring every model to its newest good version (runs in a worker thread)."""
+        with self._lock:
+            report = ScanReport()
+            for name in list_models(self.root):
+                if name in self._refused:
+                    continue
+                problem = name_problem(name)
+                if problem is not None:
+                    self._note_unavailable(name, f"folder name refused: {problem}")
+                    continue
+                self._scan_one(name, report)
+            return report
+
+    def _note_unavailable(self, name: str, reason: str) -> None:
+        if self._unavailable.get(name) != reason:
+            self._unavailable[name] = reason
+            log_event(logger, "model_unavailable", logging.ERROR, model=name, reason=reason)
+
+    def _scan_one(self, name: str, report: ScanReport) -> None:
+        current = self._models.get(name)
+        versions = list_versions(self.root / name)
+        for version in reversed(versions):
+            if current is not None and version == current.number:
+                return  # the newest good version is already served
+            files = fingerprint(self.root / name / str(version))
+            known = self._failed.get((name, version))
+            if known is not None and known[1] == files:
+                continue  # known bad and unchanged since
+            try:
+                model = self._loader(read_version(self.root, name, version, self._backend))
+            except Exception as exc:  # any failure disqualifies the version, never the service
+                failure = LoadFailure(name, version, str(exc))
+                self._failed[(name, version)] = (failure, files)
+                report.failures.append(failure)
+                log_event(
+                    logger,
+                    "model_version_skipped",
+                    logging.WARNING,
+                    model=name,
+                    version=version,
+                    reason=str(exc),
+                    serving=current.number if current else None,
+                )
+                continue
+            self._models[name] = model
+            for key in [k for k in self._failed if k[0] == name and k[1] <= version]:
+                del self._failed[key]  # older than what is served: no longer in the way
+            self._unavailable.pop(name, None)
+            report.loaded.append((model, current))
+            log_event(
+                logger,
+                "model_loaded",
+                model=name,
+                version=version,
+                previous=current.number if current else None,
+                backend=model.backend.name,
+                device=model.backend.device,
+                providers=list(model.backend.providers),
+            )
+            return
+        if current is None:
+            reason = "no loadable version" if versions else "no version folder"
+            self._note_unavailable(name, reason)

@@ -1,0 +1,47 @@
+"""Batch collation: many requests' prepared rows -> one array, and the outputs back again.
+
+Kept apart from the batcher and from HTTP so that it can be tested on its own (the split
+LitServe makes between the API contract and ``batch``/``unbatch``). Each request
+("item") brings its rows already prepared (``[k, ...]`` float32, k >= 1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from service.errors import InferenceFailed
+
+
+@dataclass(frozen=True)
+class Collated:
+    batch: np.ndarray  # [total_rows, ...] float32
+    slices: list[slice]  # per item: its rows in ``batch``
+
+
+def collate(items: Sequence[np.ndarray]) -> Collated:
+    """Stack every item's rows into one C-contiguous float32 batch."""
+    slices = []
+    start = 0
+    for rows in items:
+        slices.append(slice(start, start + rows.shape[0]))
+        start += rows.shape[0]
+    batch = items[0] if len(items) == 1 else np.concatenate(items, axis=0)
+    if batch.dtype != np.float32:
+        batch = batch.astype(np.float32)
+    return Collated(batch=np.ascontiguousarray(batch), slices=slices)
+
+
+def split(outputs: np.ndarray, collated: Collated) -> list[np.ndarray]:
+    """Give each item its own output rows, in item order.
+
+    The output row count must equal the input row count: a model that returns more or
+    fewer rows fails the whole batch rather than hand out someone else's answer.
+    """
+    rows = collated.batch.shape[0]
+    if outputs.ndim < 1 or outputs.shape[0] != rows:
+        got = outputs.shape[0] if outputs.ndim else 0
+        raise InferenceFailed(f"model returned {got} rows for {rows} inputs")
+    return [outputs[part] for part in collated.slices]

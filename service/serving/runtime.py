@@ -1,0 +1,202 @@
+"""Everything the lifespan owns: the registry, the served versions and their batchers,
+the preprocessing stage, and the reload poller.
+
+Each served version has its own batcher. A request leases the version it starts with,
+so its rows are prepared for that version and run on it even if a newer one is swapped
+in meanwhile; a replaced version's batcher stops once its last lease is returned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any
+
+import numpy as np
+
+from service.errors import ModelNotFound, ModelNotReady
+from service.logs import log_event
+from service.metrics import ServiceMetrics
+from service.models.kinds import KindOptions, Prediction
+from service.models.loaded import LoadedModel, load_model
+from service.models.registry import LoadFailure, ModelRegistry, ScanReport
+from service.serving.batching import DynamicBatcher
+from service.serving.collate import collate, split
+from service.serving.stage import PreprocessStage
+from service.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+class ServedModel:
+    """One loaded version being served: its model, its batcher, and its leases."""
+
+    def __init__(self, model: LoadedModel, batcher: DynamicBatcher) -> None:
+        self.model = model
+        self.batcher = batcher
+        self.leases = 0
+        self.retired = False
+
+    def run_batch(self, items: list[np.ndarray]) -> list[np.ndarray]:
+        """Called in the batcher's inference thread."""
+        collated = collate(items)
+        return split(self.model.run(collated.batch), collated)
+
+
+class ServingRuntime:
+    """Served models and their batchers, started and stopped by the app's lifespan."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        metrics: ServiceMetrics,
+        on_served_changed: Callable[[dict[str, LoadedModel]], list[tuple[str, str]]] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self._on_served_changed = on_served_changed
+        loader = partial(
+            load_model,
+            backend=settings.backend,
+            device=settings.device,
+            intra_op_threads=settings.resolved_intra_op_threads(),
+            options=KindOptions(max_image_pixels=settings.max_image_pixels),
+        )
+        self.registry = ModelRegistry(
+            settings.model_repository, backend=settings.backend, loader=loader
+        )
+        self.stage = PreprocessStage(
+            workers=settings.resolved_preprocess_workers(),
+            max_queue=settings.max_queue,
+            timeout_s=settings.request_timeout_s,
+        )
+        self.served: dict[str, ServedModel] = {}
+        self.started = False
+        self.stopping = False
+        self._poller: asyncio.Task[None] | None = None
+        self._retiring: set[asyncio.Task[None]] = set()
+        self._reload_lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        await self.reload()
+        self.started = True
+        if self.settings.reload_interval_s > 0:
+            self._poller = asyncio.create_task(self._poll(), name="model-poller")
+        log_event(
+            logger,
+            "service_started",
+            backend=self.settings.backend,
+            models={n: s.model.describe() for n, s in self.served.items()},
+            unavailable=self.registry.unavailable(),
+            max_batch_size=self.settings.max_batch_size,
+            max_batch_delay_ms=self.settings.max_batch_delay_ms,
+            intra_op_threads=self.settings.resolved_intra_op_threads(),
+            preprocess_workers=self.settings.resolved_preprocess_workers(),
+        )
+
+    async def stop(self) -> None:
+        """Stop polling, then let every batcher finish what is queued."""
+        self.stopping = True
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
+        await asyncio.gather(*(s.batcher.stop() for s in self.served.values()))
+        await asyncio.gather(*self._retiring)
+        self.stage.close()
+        log_event(logger, "service_stopped")
+
+    @property
+    def ready(self) -> bool:
+        """Ready once the first scan is done and something is served."""
+        return self.started and not self.stopping and bool(self.served)
+
+    async def reload(self) -> list[LoadFailure]:
+        """Rescan the repository in a thread, off the event loop; swap new versions in."""
+        async with self._reload_lock:
+            report = await asyncio.to_thread(self.registry.scan)
+            self._swap_in(report)
+            return report.failures
+
+    def _swap_in(self, report: ScanReport) -> None:
+        for model, _previous in report.loaded:
+            batcher = DynamicBatcher(
+                f"{model.name}-v{model.number}",
+                None,  # set below: the batch runs on this served version
+                max_batch_size=self.settings.max_batch_size,
+                max_delay_s=self.settings.max_batch_delay_s,
+                max_queue=self.settings.max_queue,
+                timeout_s=self.settings.request_timeout_s,
+                on_batch=partial(self._record_batch, model.name),
+                on_queue_depth=self.metrics.queue_depth.labels(model.name).set,
+            )
+            served = ServedModel(model, batcher)
+            batcher.set_runner(served.run_batch)
+            batcher.start()
+            old = self.served.get(model.name)
+            self.served[model.name] = served
+            if old is not None:
+                self._retire(old)
+            self.metrics.model_version.labels(model.name).set(model.number)
+            self.metrics.reloads.labels(model.name, "loaded").inc()
+        for failure in report.failures:
+            self.metrics.reloads.labels(failure.name, "failed").inc()
+        if report.loaded and self._on_served_changed is not None:
+            refused = self._on_served_changed({n: s.model for n, s in self.served.items()})
+            for name, reason in refused:
+                self.registry.refuse(name, reason)
+                served = self.served.pop(name, None)
+                if served is not None:
+                    self._retire(served)
+                    self.metrics.model_version.labels(name).set(0)
+
+    def _retire(self, served: ServedModel) -> None:
+        served.retired = True
+        if served.leases == 0:
+            self._stop_later(served)
+
+    def _stop_later(self, served: ServedModel) -> None:
+        task = asyncio.get_running_loop().create_task(served.batcher.stop())
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
+
+    def model(self, name: str) -> LoadedModel:
+        served = self.served.get(name)
+        if served is None:
+            raise ModelNotFound(f"model '{name}' is not served")
+        return served.model
+
+    async def predict(self, name: str, rows: Sequence[Any]) -> Prediction:
+        """Prepare ``rows`` for the served version of ``name``, run them, return the answers."""
+        served = self.served.get(name)
+        if served is None:
+            raise ModelNotReady(f"model '{name}' is not loaded")
+        served.leases += 1
+        try:
+            kind = served.model.kind
+            if kind.heavy_inputs:
+                prepared = await self.stage.run(kind.prepare, rows)
+            else:
+                prepared = kind.prepare(rows)
+            answers = await served.batcher.submit(prepared)
+        finally:
+            served.leases -= 1
+            if served.retired and served.leases == 0:
+                self._stop_later(served)
+        model = served.model
+        return Prediction(answers, model.name, model.number, model.labels, model.kind)
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.reload_interval_s)
+            try:
+                await self.reload()
+            except Exception as exc:  # polling must never die
+                log_event(logger, "reload_failed", logging.ERROR, error=repr(exc))
+
+    def _record_batch(self, name: str, rows: int, seconds: float) -> None:
+        self.metrics.batch_size.labels(name).observe(rows)
+        self.metrics.inference_duration.labels(name).observe(seconds)
