@@ -6,11 +6,12 @@ import pytest
 import torch
 from training_support import fake_mnist
 
-from training import augment, digit_train
 from training.__main__ import run
-from training.digit_model import build_model
+from training.digit import augment
+from training.digit import train as digit_train
+from training.digit.data.mnist import load_mnist
+from training.digit.model import build_model
 from training.errors import QualityGateError
-from training.mnist import load_mnist
 
 
 def test_quality_gate_refuses_a_weak_model(tmp_path, capsys):
