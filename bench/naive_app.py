@@ -3,7 +3,7 @@
 A FastAPI endpoint taking an ``UploadFile``, PIL + torchvision transforms, and an
 eager PyTorch model called once per request under ``no_grad``: no batching, no
 thread pool, inference on the event loop. The eager modules are rebuilt from their
-definitions (``training.digit_model`` for the digit MLP) and their weights are
+definitions (``training.digit.model`` for the digit MLP) and their weights are
 loaded from the committed TorchScript files' ``state_dict``.
 """
 
@@ -21,7 +21,7 @@ from torch import nn
 from torchvision import transforms
 
 from bench import newest_version
-from training.digit_model import ARCHS, IN_FEATURES, NUM_CLASSES, build_model
+from training.digit.model import ARCHS, IN_FEATURES, NUM_CLASSES, build_model
 
 
 class PassModel(nn.Module):
@@ -44,7 +44,7 @@ def committed_weights(folder_name: str) -> dict[str, torch.Tensor]:
 
 
 def eager_digit_model(arch: str, state: dict[str, torch.Tensor]) -> nn.Module:
-    """``training.digit_model.build_model(arch)``, with the hidden widths of ``state``.
+    """``training.digit.model.build_model(arch)``, with the hidden widths of ``state``.
 
     The committed version may predate a change of the architecture's widths, so the
     widths come from the weights; activation, BatchNorm and dropout from ``ARCHS``.

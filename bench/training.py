@@ -19,7 +19,7 @@ from typing import Any
 
 from bench import REPO_ROOT, mnist_dir
 
-ARCHS = ("wide", "seed")  # wide is training.digit_model.DEFAULT_ARCH
+ARCHS = ("wide", "seed")  # wide is training.digit.model.DEFAULT_ARCH
 EPOCHS = 3
 # "digit: epoch  1/3  train loss 0.6  val acc 0.97  test acc 0.97  7.1 s"
 EPOCH_LINE = re.compile(r"epoch\s+(\d+)/\d+.*?test acc ([\d.]+)\s+([\d.]+) s")
@@ -80,7 +80,7 @@ def run_training(archs: Sequence[str] = ARCHS, epochs: int = EPOCHS) -> dict[str
                 flush=True,
             )
             results.append(entry)
-    from training.digit_train import DEFAULTS
+    from training.digit.train import DEFAULTS
 
     return {
         "benchmark": "training",

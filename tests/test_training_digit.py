@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import io
+import sys
+
 import pytest
 import torch
 from training_support import fake_mnist
 
-from training import augment, digit_train
+from training import runlog
 from training.__main__ import run
-from training.digit_model import build_model
+from training.digit import augment
+from training.digit import train as digit_train
+from training.digit.data.mnist import load_mnist
+from training.digit.model import build_model
 from training.errors import QualityGateError
-from training.mnist import load_mnist
 
 
 def test_quality_gate_refuses_a_weak_model(tmp_path, capsys):
@@ -31,6 +36,7 @@ def test_quality_gate_refuses_a_weak_model(tmp_path, capsys):
     assert code == QualityGateError.exit_code != 0
     line = captured.err.strip()
     assert "\n" not in line
+    assert "\r" not in captured.err and "batch" not in captured.err, "no progress bar off a TTY"
     assert "test accuracy 0." in line and "below --min-accuracy 0.9800" in line
     assert not (repository / "digit").exists(), "a refused model must leave no trace"
     assert "epoch  1/1" in captured.out and "val acc" in captured.out
@@ -89,3 +95,34 @@ def test_augmentation_keeps_shape_and_background_and_moves_ink():
     assert not torch.allclose(out[0], out[1])  # each image gets its own transform
     identity = augment.AffineJitter(max_shift=0, max_rotation=0, min_scale=1, max_scale=1)
     assert torch.allclose(identity(pixels, torch.Generator()), pixels, atol=1e-5)
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_only_when_stderr_is_a_terminal(monkeypatch):
+    batches = [1, 2, 3]
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    assert runlog.progress(batches, desc="epoch 1/1", unit="batch") is batches
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    bar = runlog.progress(batches, desc="epoch 1/1", unit="batch")
+    assert bar is not batches and list(bar) == batches
+    assert "batch" in terminal.getvalue()
+    assert not runlog.is_terminal(None)
+
+
+def test_off_a_terminal_each_epoch_is_one_line(tmp_path, capsys):
+    data_dir = fake_mnist(tmp_path, n_train=150, n_test=40)
+    splits = load_mnist(data_dir, val_size=50, seed=0, download=False)
+    digit_train.fit(
+        build_model("seed"), splits, epochs=3, lr=1e-3, batch_size=16, seed=0, augment=False
+    )
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    lines = captured.out.splitlines()
+    assert len(lines) == 3
+    for epoch, line in enumerate(lines, start=1):
+        assert line.startswith(f"digit: epoch {epoch:2d}/3  train loss ")

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from training_support import digit_accuracies
 
-from training.metadata import sha256_file
+from service.models.repository import sha256_file
+from training.metadata import portable_path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,10 +38,11 @@ def test_digit_trains_one_epoch_and_publishes(tmp_path, mnist_dir):
     folder = repository / "digit" / "1"
     meta = json.loads((folder / "metadata.json").read_text())
     assert (meta["name"], meta["version"], meta["schema_version"]) == ("digit", 1, 1)
+    assert meta["task"] == "image-classifier"
     assert meta["framework"]["onnx_opset"] >= 17
     assert meta["dataset"] == {
         "name": "MNIST",
-        "path": str(mnist_dir),
+        "path": portable_path(mnist_dir),  # never the absolute path of this machine
         "train_size": 5000,
         "val_size": 5000,
         "test_size": 10000,

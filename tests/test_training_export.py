@@ -1,4 +1,4 @@
-"""Export to TorchScript and ONNX, and the parity gate."""
+"""Export to TorchScript and ONNX, and the parity gate (through ``interpret``)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ import pytest
 import torch
 from torch import nn
 
-from training import export, publish, release
-from training.digit_model import build_model
+from training import export, gates, publish, release
+from training.digit.model import build_model
 from training.errors import ParityGateError
 from training.metadata import base_metadata
-from training.pass_train import PassProbability
+from training.passing.model import PassProbability
+from training.passing.release import INPUT_SPEC, LABELS, OUTPUT_SPEC, TASK
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +53,7 @@ def test_onnx_runs_any_batch_size_like_eager(digit_files, batch):
 
 def test_parity_gate_passes_on_faithful_exports(digit_files):
     model, folder, inputs = digit_files
-    worst = export.check_parity(
+    worst = gates.check_parity(
         model,
         folder / "model.pt",
         folder / "model.onnx",
@@ -60,7 +61,7 @@ def test_parity_gate_passes_on_faithful_exports(digit_files):
         input_name="image",
         output_kind="logits",
     )
-    assert 0.0 <= worst <= export.PARITY_TOLERANCE
+    assert 0.0 <= worst <= gates.PARITY_TOLERANCE
 
 
 def test_parity_gate_catches_a_mismatched_file(digit_files, tmp_path):
@@ -68,7 +69,7 @@ def test_parity_gate_catches_a_mismatched_file(digit_files, tmp_path):
     other = build_model("seed").eval()  # different random weights
     export.export_torchscript(other, tmp_path / "other.pt")
     with pytest.raises(ParityGateError, match="TorchScript differs from eager") as caught:
-        export.check_parity(
+        gates.check_parity(
             model,
             tmp_path / "other.pt",
             folder / "model.onnx",
@@ -83,7 +84,7 @@ def test_parity_gate_fails_when_a_file_does_not_load(digit_files, tmp_path):
     model, folder, inputs = digit_files
     (tmp_path / "broken.onnx").write_bytes(b"not an onnx file")
     with pytest.raises(ParityGateError, match="cannot load"):
-        export.check_parity(
+        gates.check_parity(
             model,
             folder / "model.pt",
             tmp_path / "broken.onnx",
@@ -107,13 +108,14 @@ def _pass_release(perturb: float = 0.0) -> release.Release:
         parity_inputs=torch.linspace(0, 10, 256).unsqueeze(1),
         metadata=base_metadata(
             name="pass",
+            task=TASK,
             onnx_opset=export.ONNX_OPSET,
             training={},
             dataset={},
             metrics={},
-            input_spec={"name": "hours"},
-            output_spec={"name": "probability", "kind": "probabilities"},
-            labels=["fail", "pass"],
+            input_spec=INPUT_SPEC,
+            output_spec=OUTPUT_SPEC,
+            labels=LABELS,
         ),
     )
 

@@ -9,8 +9,8 @@ import pytest
 import torch
 from training_support import fake_mnist, write_idx
 
-from training import mnist
 from training.__main__ import run
+from training.digit.data import mnist
 from training.errors import DataError
 
 

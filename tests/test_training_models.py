@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from training.digit_model import ARCHS, DEFAULT_ARCH, build_model
-from training.pass_train import PassProbability
+from training.digit.model import ARCHS, DEFAULT_ARCH, build_model
+from training.passing.model import PassProbability
 
 
 @pytest.mark.parametrize("arch", sorted(ARCHS))

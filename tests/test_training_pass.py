@@ -9,8 +9,8 @@ import onnxruntime as ort
 import pytest
 import torch
 
+from service.models.repository import sha256_file
 from training.__main__ import run
-from training.metadata import sha256_file
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning")
 
@@ -69,4 +69,5 @@ def test_pass_user_csv_and_keep(tmp_path):
     meta = json.loads((repository / "pass" / "3" / "metadata.json").read_text())
     assert meta["dataset"]["train_size"] == 8
     assert 1.5 < meta["metrics"]["decision_boundary_hours"] < 2.0
-    assert meta["training"]["config"]["data"] == str(csv)
+    assert meta["training"]["config"]["data"] == "mine.csv"  # never the absolute path
+    assert meta["dataset"]["path"] == "mine.csv"

@@ -8,7 +8,7 @@ import pytest
 
 from training.__main__ import run
 from training.errors import DataError
-from training.pass_data import load_pass_csv
+from training.passing.data import load_pass_csv
 
 BAD_CSVS = {
     "empty": ("", "file is empty"),

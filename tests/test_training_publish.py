@@ -9,15 +9,30 @@ from pathlib import Path
 
 import pytest
 
+from service.models.metadata import validate_metadata
+from service.models.repository import read_version, sha256_file
 from training import publish
-from training.metadata import sha256_file
+from training.errors import PublishError
+
+
+def minimal_metadata(name: str, **extra: object) -> dict:
+    """The least metadata the shared schema accepts (``commit`` adds the artifacts)."""
+    return {
+        "schema_version": 1,
+        "name": name,
+        "task": "scalar-regressor",
+        "version": None,
+        "input": {"name": "x", "shape": [-1, 1]},
+        "output": {"name": "y", "shape": [-1, 1], "kind": "values"},
+        **extra,
+    }
 
 
 def publish_one(repository: Path, name: str = "digit", payload: str = "x", keep=None) -> Path:
     with publish.staging(repository, name) as stage:
         (stage / "model.onnx").write_text(payload)
         (stage / "model.pt").write_text(payload * 2)
-        return publish.commit(stage, {"name": name, "version": None}, keep=keep)
+        return publish.commit(stage, minimal_metadata(name), keep=keep)
 
 
 def read_metadata(folder: Path) -> dict:
@@ -40,7 +55,7 @@ def test_versions_count_up_from_one_and_metadata_matches(tmp_path):
 
 def test_next_version_follows_the_highest_and_ignores_other_names(tmp_path):
     model_dir = tmp_path / "pass"
-    for name in ("7", ".tmp-abc", "latest", "0"):
+    for name in ("7", ".tmp-abc", "latest", "0", "010", "٣", "+9", " 9"):
         (model_dir / name).mkdir(parents=True)
     (model_dir / "9").write_text("a file, not a version")
     assert publish.list_versions(model_dir) == [7]
@@ -58,7 +73,7 @@ def test_concurrent_publishes_never_share_a_number(tmp_path):
             with publish.staging(tmp_path, "digit") as stage:
                 (stage / "model.onnx").write_text(f"model {i}")
                 barrier.wait()  # everyone is staged: now they race for the numbers
-                results.append(publish.commit(stage, {"name": "digit", "worker": i}))
+                results.append(publish.commit(stage, minimal_metadata("digit", worker=i)))
         except BaseException as error:  # surfaced by the assert below
             errors.append(error)
 
@@ -85,7 +100,8 @@ def _publish_in_process(repository: str, worker: int, barrier, results) -> None:
     with publish.staging(Path(repository), "pass") as stage:
         (stage / "model.onnx").write_text(f"process {worker}")
         barrier.wait(timeout=60)
-        results.put((worker, publish.commit(stage, {"name": "pass", "worker": worker}).name))
+        meta = minimal_metadata("pass", worker=worker)
+        results.put((worker, publish.commit(stage, meta).name))
 
 
 def test_two_processes_publishing_at_once_get_different_numbers(tmp_path):
@@ -105,12 +121,9 @@ def test_two_processes_publishing_at_once_get_different_numbers(tmp_path):
     for worker, name in published.items():
         folder = tmp_path / "pass" / name
         assert (folder / "model.onnx").read_text() == f"process {worker}"
-        assert read_metadata(folder) | {"artifacts": None} == {
-            "name": "pass",
-            "worker": worker,
-            "version": int(name),
-            "artifacts": None,
-        }
+        assert read_metadata(folder) | {"artifacts": None} == minimal_metadata(
+            "pass", worker=worker
+        ) | {"version": int(name), "artifacts": None}
 
 
 def test_a_publisher_that_loses_the_race_takes_the_next_number(tmp_path, monkeypatch):
@@ -171,3 +184,39 @@ def test_keep_prunes_the_oldest_versions(tmp_path):
     assert publish.prune(tmp_path / "digit", 5) == []
     with pytest.raises(ValueError):
         publish.prune(tmp_path / "digit", 0)
+
+
+def test_published_metadata_validates_and_reads_back_through_the_service_contract(tmp_path):
+    folder = publish_one(tmp_path, "points")
+    meta = read_metadata(folder)
+    assert validate_metadata(meta).version == 1
+    version = read_version(tmp_path, "points", 1, "onnx")
+    assert version.path == folder and version.spec.task == "scalar-regressor"
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"output": {"name": "y", "shape": [-1, 1], "kind": "odds"}}, "output.kind"),
+        ({"input": {"name": "x", "shape": [1]}}, "input.shape"),
+        ({"task": "clustering"}, "task"),
+        ({"schema_version": 99}, "schema_version"),
+        ({"input": None}, "input"),
+    ],
+)
+def test_invalid_metadata_is_not_published_and_the_error_names_the_field(tmp_path, change, field):
+    with (
+        pytest.raises(PublishError, match=rf"metadata\.json: {field}\b") as caught,
+        publish.staging(tmp_path, "points") as stage,
+    ):
+        (stage / "model.onnx").write_text("x")
+        publish.commit(stage, minimal_metadata("points") | change)
+    assert caught.value.exit_code == PublishError.exit_code
+    assert "\n" not in str(caught.value)
+    assert list((tmp_path / "points").iterdir()) == [], "nothing published, nothing left"
+
+
+def test_a_bad_model_name_is_refused_before_anything_is_written(tmp_path):
+    with pytest.raises(PublishError, match="lowercase"), publish.staging(tmp_path, "Digit"):
+        pass
+    assert list(tmp_path.iterdir()) == []

@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from training import digit_train, pass_train
 from training.cli import build_parser
+from training.digit import train as digit_train
 from training.errors import TrainingError
+from training.passing import train as pass_train
+from training.points import train as points_train
+
+# What ``all`` trains, in this order.
+TRAINERS: dict[str, Callable[[argparse.Namespace], Path]] = {
+    "pass": pass_train.main,
+    "points": points_train.main,
+    "digit": digit_train.main,
+}
+# Under ``all`` these options are digit's; the other models keep their defaults.
+DIGIT_ONLY_UNDER_ALL = ("epochs", "lr")
 
 
 def main(args: argparse.Namespace) -> list[Path]:
@@ -18,14 +29,13 @@ def main(args: argparse.Namespace) -> list[Path]:
     Raises ``TrainingError`` (with its exit code) when a run cannot go on.
     """
     published: list[Path] = []
-    if args.command in ("pass", "all"):
-        pass_args = args
-        if args.command == "all":
-            # --epochs/--lr/--batch-size under `all` are digit's; pass keeps its defaults.
-            pass_args = argparse.Namespace(**{**vars(args), "epochs": None, "lr": None})
-        published.append(pass_train.main(pass_args))
-    if args.command in ("digit", "all"):
-        published.append(digit_train.main(args))
+    for name, train in TRAINERS.items():
+        if args.command not in (name, "all"):
+            continue
+        model_args = args
+        if args.command == "all" and name != "digit":
+            model_args = argparse.Namespace(**{**vars(args), **dict.fromkeys(DIGIT_ONLY_UNDER_ALL)})
+        published.append(train(model_args))
     return published
 
 

@@ -1,9 +1,9 @@
-"""Command-line interface: ``python -m training pass|digit|all [options]``.
+"""Command-line interface: ``python -m training pass|points|digit|all [options]``.
 
 Only the parser lives here; ``training.__main__.main`` runs what it parses. Options
 whose default depends on the model (``--epochs``, ``--lr``, ``--batch-size``) default to
 ``None`` and each trainer fills in its own default. Under ``all`` those three apply to
-``digit`` only; ``pass`` keeps its defaults.
+``digit`` only; ``pass`` and ``points`` keep their defaults.
 """
 
 from __future__ import annotations
@@ -12,10 +12,14 @@ import argparse
 import os
 from pathlib import Path
 
-from training import digit_train, pass_train
-from training.digit_model import ARCHS, DEFAULT_ARCH
+from training.digit import train as digit_train
+from training.digit.model import ARCHS, DEFAULT_ARCH
+from training.passing import train as pass_train
+from training.passing.data import DEFAULT_CSV as DEFAULT_PASS_CSV
+from training.points import train as points_train
+from training.points.data import DEFAULT_CSV as DEFAULT_POINTS_CSV
 
-DEFAULT_PASS_CSV = Path(__file__).parent / "data" / "hours.csv"
+COMMANDS = ("pass", "points", "digit", "all")
 
 
 def _positive_int(text: str) -> int:
@@ -69,19 +73,20 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
     digit = digit_train.DEFAULTS
     lbfgs, sgd = pass_train.DEFAULTS["lbfgs"], pass_train.DEFAULTS["sgd"]
+    points = points_train.DEFAULTS
     group.add_argument(
         "--epochs",
         type=_positive_int,
         default=None,
         help=f"default: digit {digit['epochs']}; pass {lbfgs['epochs']} L-BFGS steps, "
-        f"{sgd['epochs']} with --optimizer sgd",
+        f"{sgd['epochs']} with --optimizer sgd; points {points['epochs']} L-BFGS steps",
     )
     group.add_argument(
         "--lr",
         type=float,
         default=None,
         help=f"learning rate; default: digit {digit['lr']} (peak of the one-cycle schedule); "
-        f"pass {lbfgs['lr']} for L-BFGS, {sgd['lr']} for sgd",
+        f"pass {lbfgs['lr']} for L-BFGS, {sgd['lr']} for sgd; points {points['lr']}",
     )
 
 
@@ -99,6 +104,16 @@ def _pass_options(parser: argparse.ArgumentParser) -> None:
         default="lbfgs",
         help="lbfgs: standardized input, L2-regularized, converges (default); "
         "sgd: the classic recipe, lr 0.01 x 1000 epochs on raw hours",
+    )
+
+
+def _points_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("points")
+    group.add_argument(
+        "--points-data",
+        type=Path,
+        default=DEFAULT_POINTS_CSV,
+        help="CSV with columns hours,points (default: training/data/points.csv)",
     )
 
 
@@ -158,21 +173,28 @@ def _digit_options(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``digitpass-train`` parser with its ``pass``, ``digit`` and ``all`` subcommands."""
+    """The ``digitpass-train`` parser with its ``pass``, ``points``, ``digit`` and ``all``
+    subcommands."""
     parser = argparse.ArgumentParser(
         prog="digitpass-train",
         description="Train the digitpass models and publish them to the model repository.",
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{pass,digit,all}")
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="{" + ",".join(COMMANDS) + "}"
+    )
     pass_parser = commands.add_parser("pass", help="logistic regression: hours studied -> P(pass)")
+    points_parser = commands.add_parser(
+        "points", help="linear regression: hours studied -> points (MSE)"
+    )
     digit_parser = commands.add_parser("digit", help="MLP on MNIST: 28x28 image -> digit")
     all_parser = commands.add_parser(
-        "all", help="both; --epochs, --lr and --batch-size apply to digit only"
+        "all", help="pass, points and digit; --epochs, --lr and --batch-size apply to digit only"
     )
     for sub, options in (
         (pass_parser, [_pass_options]),
+        (points_parser, [_points_options]),
         (digit_parser, [_digit_options]),
-        (all_parser, [_pass_options, _digit_options]),
+        (all_parser, [_pass_options, _points_options, _digit_options]),
     ):
         _common(sub)
         for add in options:

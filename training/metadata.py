@@ -1,35 +1,25 @@
-"""Pieces of ``metadata.json`` (see docs/model-repository.md) that do not depend on a model."""
+"""Pieces of ``metadata.json`` (see docs/model-repository.md) that do not depend on a model.
+
+The schema itself, and the checksums of the artifact table, belong to the shared
+model-repository contract in ``service.models``; this module only builds the fields.
+Nothing here records an absolute path of the training machine: paths become
+:func:`portable_path` strings.
+"""
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import hashlib
 import json
 import os
 import subprocess
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
-SCHEMA_VERSION = 1
-METADATA_FILE = "metadata.json"
+from service.models.metadata import SCHEMA_VERSION, TASKS
 
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def artifact_table(folder: Path) -> dict[str, dict[str, Any]]:
-    """``{file name: {"sha256", "bytes"}}`` for every file in ``folder`` but metadata.json."""
-    return {
-        path.name: {"sha256": sha256_file(path), "bytes": path.stat().st_size}
-        for path in sorted(folder.iterdir())
-        if path.is_file() and path.name != METADATA_FILE
-    }
+# The checkout this package runs from: recorded paths are relative to it.
+REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 
 
 def git_commit() -> str | None:
@@ -61,10 +51,25 @@ def utc_now() -> str:
     return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
+def portable_path(path: PurePath) -> str:
+    """``path`` as it may appear in published metadata: never absolute.
+
+    A path inside this checkout becomes relative to its root (``training/data/hours.csv``),
+    a relative path stays as given, and any other absolute path keeps only its last
+    component (``/work/shared/datasets`` -> ``datasets``).
+    """
+    if not path.is_absolute():
+        return path.as_posix()
+    try:
+        return Path(path).resolve().relative_to(REPOSITORY_ROOT).as_posix()
+    except ValueError:
+        return path.name
+
+
 def config_of(args: argparse.Namespace) -> dict[str, Any]:
-    """Every CLI option as given, JSON-ready (paths become strings)."""
+    """Every CLI option as given, JSON-ready; paths become :func:`portable_path` strings."""
     return {
-        key: str(value) if isinstance(value, Path) else value
+        key: portable_path(value) if isinstance(value, PurePath) else value
         for key, value in sorted(vars(args).items())
     }
 
@@ -72,6 +77,7 @@ def config_of(args: argparse.Namespace) -> dict[str, Any]:
 def base_metadata(
     *,
     name: str,
+    task: str,
     onnx_opset: int,
     training: dict[str, Any],
     dataset: dict[str, Any],
@@ -81,9 +87,12 @@ def base_metadata(
     labels: list[str],
 ) -> dict[str, Any]:
     """Everything but ``version`` and ``artifacts``, which the publish step fills in."""
+    if task not in TASKS:
+        raise ValueError(f"task {task!r} is not one of {', '.join(TASKS)}")
     return {
         "schema_version": SCHEMA_VERSION,
         "name": name,
+        "task": task,
         "version": None,
         "created_at": utc_now(),
         "git_commit": git_commit(),

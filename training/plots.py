@@ -35,6 +35,33 @@ def plot_pass_curve(
     _save(fig, path)
 
 
+def plot_fit_line(
+    hours: Sequence[float],
+    points: Sequence[float],
+    grid_hours: Sequence[float],
+    grid_points: Sequence[float],
+    probe: tuple[float, float],
+    path: Path,
+) -> None:
+    """The training points, the fitted line through them and its prediction at ``probe``."""
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    ax.plot(grid_hours, grid_points, label="fitted line")
+    ax.scatter(hours, points, color="black", zorder=3, label="training points")
+    probe_hours, probe_points = probe
+    ax.scatter(
+        [probe_hours],
+        [probe_points],
+        color="tab:red",
+        marker="x",
+        zorder=4,
+        label=f"{probe_hours:g} h -> {probe_points:.2f} points",
+    )
+    ax.set(xlabel="hours studied", ylabel="points")
+    ax.legend(loc="upper left")
+    ax.grid(alpha=0.3)
+    _save(fig, path)
+
+
 def plot_curves(
     history: dict[str, list[float]], keys: Sequence[str], ylabel: str, path: Path
 ) -> None:

@@ -1,39 +1,42 @@
 """Atomic publishing into the model repository (Triton layout, docs/model-repository.md).
 
-A version is built completely in ``<repository>/<name>/.tmp-<random>/``; ``metadata.json``
-is written last; then the folder is ``os.rename``-d to ``<repository>/<name>/<version>``.
-On POSIX the rename of a directory onto an existing non-empty one fails, so when two
-publishers race for the same number one wins and the other retries with the next.
-Readers ignore names that are not integers, so they never see a half-written version.
+The layout, the version-name rule, the staging prefix, the artifact table and the
+metadata schema are the shared contract of ``service.models`` (the service reads
+through the same code). A version is built completely in
+``<repository>/<name>/.tmp-<random>/``; the complete metadata is validated against the
+schema, ``metadata.json`` is written last, then the folder is ``os.rename``-d to
+``<repository>/<name>/<version>``. On POSIX the rename of a directory onto an existing
+non-empty one fails, so when two publishers race for the same number one wins and the
+other retries with the next. Readers ignore names that are not versions, so they never
+see a half-written version.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
-import re
 import secrets
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from service.models.metadata import MetadataError, validate_metadata
+from service.models.repository import (
+    METADATA_FILE,
+    STAGING_PREFIX,
+    artifact_table,
+    list_versions,
+    name_problem,
+)
 from training.errors import PublishError
-from training.metadata import METADATA_FILE, artifact_table, write_json_atomic
+from training.metadata import write_json_atomic
 
-STAGING_PREFIX = ".tmp-"
+__all__ = ["MAX_ATTEMPTS", "commit", "list_versions", "prune", "staging"]
+
 MAX_ATTEMPTS = 1000
-_VERSION = re.compile(r"[0-9]+")
-
-
-def list_versions(model_dir: Path) -> list[int]:
-    """Published versions in ``model_dir``, ascending. Missing folder: none."""
-    try:
-        names = [entry.name for entry in os.scandir(model_dir) if entry.is_dir()]
-    except FileNotFoundError:
-        return []
-    return sorted(int(n) for n in names if _VERSION.fullmatch(n) and int(n) > 0)
 
 
 def _next_version(model_dir: Path) -> int:
@@ -44,6 +47,9 @@ def _next_version(model_dir: Path) -> int:
 @contextlib.contextmanager
 def staging(repository: Path, name: str) -> Iterator[Path]:
     """A fresh staging folder in ``<repository>/<name>/``, removed unless it got published."""
+    problem = name_problem(name)
+    if problem is not None:
+        raise PublishError(f"cannot publish model {name!r}: {problem}")
     model_dir = repository / name
     try:
         model_dir.mkdir(parents=True, exist_ok=True)
@@ -62,19 +68,35 @@ def staging(repository: Path, name: str) -> Iterator[Path]:
         shutil.rmtree(stage, ignore_errors=True)
 
 
+def validated(metadata: dict[str, Any]) -> dict[str, Any]:
+    """``metadata`` as it will be written, checked against the shared schema.
+
+    Raises ``PublishError`` whose message names the first bad field.
+    """
+    as_written = json.loads(json.dumps(metadata))
+    try:
+        validate_metadata(as_written)
+    except MetadataError as error:
+        name = metadata.get("name")
+        raise PublishError(f"cannot publish {name}: invalid {error}; nothing published") from None
+    return as_written
+
+
 def commit(stage: Path, metadata: dict[str, Any], keep: int | None = None) -> Path:
     """Publish the complete folder ``stage`` as the next version and return its path.
 
     Fills in ``metadata["version"]`` and ``metadata["artifacts"]`` (every file in the
-    folder), writes ``metadata.json`` last, renames, and retries with the next number
-    when another publisher took this one. Then prunes to ``keep`` versions if given.
+    folder), validates the whole with ``validate_metadata``, writes ``metadata.json``
+    last, renames, and retries with the next number when another publisher took this
+    one. Then prunes to ``keep`` versions if given.
     """
     model_dir = stage.parent
     metadata = {**metadata, "artifacts": artifact_table(stage)}
     for _ in range(MAX_ATTEMPTS):
         version = _next_version(model_dir)
         target = model_dir / str(version)
-        write_json_atomic(stage / METADATA_FILE, {**metadata, "version": version})
+        complete = validated({**metadata, "version": version})
+        write_json_atomic(stage / METADATA_FILE, complete)
         if target.exists():  # someone published it since we looked; an empty dir would be
             continue  # replaced by rename, so do not even try
         try:

@@ -1,4 +1,5 @@
-"""The steps every model goes through after training: export, parity gate, publish."""
+"""The steps every model goes through after training and its quality gate: export,
+parity gate, plots, publish."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from training import export, publish
+from training import export, gates, publish
 
 
 @dataclass
@@ -20,7 +21,8 @@ class Release:
 
     ``model`` is what gets exported: it takes the tensor described by ``input_name``
     and returns ``output_name`` of kind ``output_kind``. ``parity_inputs`` are real
-    inputs (at least 64 rows). ``metadata`` is ``metadata.base_metadata(...)``.
+    inputs (at least ``max(gates.PARITY_BATCH_SIZES)`` rows). ``metadata`` is
+    ``metadata.base_metadata(...)``.
     """
 
     name: str
@@ -36,7 +38,9 @@ class Release:
 def release(item: Release, repository: Path, keep: int | None = None) -> Path:
     """Export, check parity from the files on disk, publish; return the version folder.
 
-    On any failure the staging folder is removed and nothing is published.
+    The parity gate compares the answers ``service.models.outputs.interpret`` makes of
+    each backend's outputs. On any failure the staging folder is removed and nothing is
+    published.
     """
     model = copy.deepcopy(item.model).cpu().eval()
     inputs = item.parity_inputs.detach().cpu().float()
@@ -49,7 +53,7 @@ def release(item: Release, repository: Path, keep: int | None = None) -> Path:
             input_name=item.input_name,
             output_name=item.output_name,
         )
-        worst = export.check_parity(
+        worst = gates.check_parity(
             model,
             stage / "model.pt",
             stage / "model.onnx",
@@ -57,14 +61,17 @@ def release(item: Release, repository: Path, keep: int | None = None) -> Path:
             input_name=item.input_name,
             output_kind=item.output_kind,
         )
-        print(f"{item.name}: parity gate passed (max abs diff {worst:.2e} on probabilities)")
+        print(
+            f"{item.name}: parity gate passed "
+            f"(max abs diff {worst:.2e} on answers of kind {item.output_kind})"
+        )
         item.write_plots(stage)
         metadata = {
             **item.metadata,
             "parity": {
                 "max_abs_diff": worst,
-                "tolerance": export.PARITY_TOLERANCE,
-                "batch_sizes": list(export.PARITY_BATCH_SIZES),
+                "tolerance": gates.PARITY_TOLERANCE,
+                "batch_sizes": list(gates.PARITY_BATCH_SIZES),
             },
         }
         folder = publish.commit(stage, metadata, keep=keep)

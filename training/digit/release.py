@@ -10,14 +10,15 @@ import numpy as np
 import torch
 
 from training import metadata, plots
-from training.digit_model import ARCHS, NUM_CLASSES
+from training.digit.data.mnist import MEAN, STD, MnistSplits
+from training.digit.model import ARCHS, NUM_CLASSES
 from training.export import ONNX_OPSET
-from training.mnist import MEAN, STD, MnistSplits
 from training.release import Release, release
 
 if TYPE_CHECKING:
-    from training.digit_train import FitResult
+    from training.digit.train import FitResult
 
+TASK = "image-classifier"
 LABELS = [str(digit) for digit in range(NUM_CLASSES)]
 INPUT_SPEC: dict[str, Any] = {
     "name": "image",
@@ -84,6 +85,7 @@ def publish_digit(
 
     meta = metadata.base_metadata(
         name="digit",
+        task=TASK,
         onnx_opset=ONNX_OPSET,
         training={
             "seed": args.seed,
@@ -97,7 +99,7 @@ def publish_digit(
             "train_seconds": round(result.train_seconds, 1),
             "seconds_per_epoch": round(result.train_seconds / max(result.epochs_run, 1), 2),
         },
-        dataset={"name": "MNIST", "path": str(args.data_dir), **splits.sizes()},
+        dataset={"name": "MNIST", "path": metadata.portable_path(args.data_dir), **splits.sizes()},
         metrics=metrics,
         input_spec=INPUT_SPEC,
         output_spec=OUTPUT_SPEC,

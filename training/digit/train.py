@@ -11,12 +11,13 @@ from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
-from tqdm import tqdm
 
-from training.augment import AffineJitter
-from training.digit_model import build_model
-from training.errors import QualityGateError, UsageError
-from training.mnist import MnistSplits, load_mnist, normalize
+from training.digit.augment import AffineJitter
+from training.digit.data.mnist import MnistSplits, load_mnist, normalize
+from training.digit.model import build_model
+from training.errors import UsageError
+from training.gates import require_at_least
+from training.runlog import progress
 
 DEFAULTS = {"epochs": 20, "lr": 3e-3, "batch_size": 256}
 WEIGHT_DECAY = 1e-4
@@ -68,7 +69,7 @@ def train_one_epoch(
     if len(batches) > 1 and len(batches[-1]) == 1:
         batches.pop()
     total, seen = 0.0, 0
-    for idx in tqdm(batches, desc=desc, leave=False, unit="batch"):
+    for idx in progress(batches, desc=desc, unit="batch"):  # a bar only on a terminal
         pixels = splits.train_x[idx]
         if jitter is not None:
             pixels = jitter(pixels, generator)
@@ -164,11 +165,7 @@ def fit(
 
 def check_quality(test_accuracy: float, min_accuracy: float) -> None:
     """The quality gate: raise ``QualityGateError`` below ``min_accuracy``."""
-    if not test_accuracy >= min_accuracy:
-        raise QualityGateError(
-            f"quality gate: digit test accuracy {test_accuracy:.4f} is below "
-            f"--min-accuracy {min_accuracy:.4f}; nothing published"
-        )
+    require_at_least("digit test accuracy", test_accuracy, min_accuracy, "--min-accuracy")
 
 
 def main(args: argparse.Namespace) -> Path:
@@ -183,7 +180,7 @@ def main(args: argparse.Namespace) -> Path:
 
 
 def _train_and_publish(args: argparse.Namespace) -> Path:
-    from training.digit_release import publish_digit
+    from training.digit.release import publish_digit
     from training.runlog import open_writer
 
     device = resolve_device(args.device)

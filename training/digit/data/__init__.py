@@ -1,0 +1,1 @@
+"""Reading the digit model's training data (MNIST IDX files)."""

@@ -1,0 +1,1 @@
+"""``pass``: logistic regression from hours studied to P(pass) (``pass`` is a keyword)."""

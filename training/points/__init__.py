@@ -1,0 +1,1 @@
+"""``points``: linear regression from hours studied to points (the lectures' example)."""
