@@ -252,15 +252,20 @@ def test_health_ready_and_models(client):
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz")
     assert ready.status_code == 200
-    assert set(ready.json()["models"]) == {"pass", "digit"}
+    assert set(ready.json()["models"]) == {"pass", "digit", "points"}
     models = {m["name"]: m for m in client.get("/models").json()["models"]}
-    assert set(models) == {"pass", "digit"}
+    assert set(models) == {"pass", "digit", "points"}
     digit = models["digit"]
     assert digit["backend"] == "onnx" and digit["device"] == "cpu"
     assert digit["providers"] == ["CPUExecutionProvider"]
     assert digit["metrics"]["test_accuracy"] >= 0.98
     assert "decision_boundary_hours" in models["pass"]["metrics"]
     assert digit["loaded_at"]
+    assert {name: m["task"] for name, m in models.items()} == {
+        "pass": "binary-classifier",
+        "digit": "image-classifier",
+        "points": "scalar-regressor",
+    }
 
 
 def test_not_ready_without_models(tmp_path):
@@ -301,7 +306,7 @@ def test_unknown_routes_are_json_404_and_not_a_metrics_label(client):
 
 def test_admin_reload_reports_models(client):
     body = client.post("/admin/reload").json()
-    assert {m["name"] for m in body["models"]} == {"pass", "digit"}
+    assert {m["name"] for m in body["models"]} == {"pass", "digit", "points"}
     assert body["failures"] == []
 
 

@@ -443,7 +443,7 @@ def test_serve_entrypoint_and_environment_start_a_healthy_service(monkeypatch):
         ready = httpx.get(f"{server.url}/readyz", timeout=10)
         assert ready.status_code == 200, ready.text
         served = ready.json()["models"]
-        assert set(served) == {"pass", "digit"}
+        assert set(served) == {"pass", "digit", "points"}
         for name, version in served.items():
             assert version in list_versions(REPO_ROOT / "models" / name)
 

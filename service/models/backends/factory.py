@@ -1,0 +1,34 @@
+"""Builds the backend a setting names; each backend module is imported only when chosen."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from service.models.backends.base import Backend, BackendError
+
+
+def create_backend(
+    kind: str,
+    model_path: Path,
+    *,
+    device: str,
+    input_name: str,
+    output_name: str,
+    intra_op_threads: int,
+) -> Backend:
+    """Build the backend ``kind`` (``onnx`` or ``torchscript``) for one model file."""
+    if kind == "onnx":
+        from service.models.backends.onnx_backend import OnnxBackend
+
+        return OnnxBackend(
+            model_path,
+            device=device,
+            input_name=input_name,
+            output_name=output_name,
+            intra_op_threads=intra_op_threads,
+        )
+    if kind == "torchscript":
+        from service.models.backends.torchscript_backend import TorchScriptBackend
+
+        return TorchScriptBackend(model_path, device=device, intra_op_threads=intra_op_threads)
+    raise BackendError(f"unknown backend {kind!r}")
