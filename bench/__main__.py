@@ -18,7 +18,7 @@ from typing import Any
 from bench import RESULTS_DIR
 from bench.machine import describe_machine, git_commit, package_versions
 
-KINDS = ("serving", "inference", "training")
+KINDS = ("serving", "inference", "training", "architecture")
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -42,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto")
     parser.add_argument("--batch-sizes", type=_ints, default=None, help="inference bench")
     parser.add_argument("--epochs", type=int, default=3, help="training bench epochs per arch")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="architecture bench: before/after rounds"
+    )
     parser.add_argument("--results-dir", type=Path, default=None)
     parser.add_argument("--snapshot", help="also save serving results as serving-NAME.json")
     parser.add_argument("--no-doc", action="store_true", help="do not regenerate the doc")
@@ -133,6 +136,20 @@ def run_training_bench(args: argparse.Namespace, results_dir: Path) -> dict[str,
     return data
 
 
+def run_architecture_bench(args: argparse.Namespace, results_dir: Path) -> dict[str, Any]:
+    from bench.architecture import run_architecture
+
+    tool = args.loadgen if args.loadgen != "auto" else "wrk"
+    command = (
+        f"python -m bench --only architecture --rounds {args.rounds} --duration {args.duration:g}"
+    )
+    meta = _meta(command)
+    data = run_architecture(rounds=args.rounds, duration_s=args.duration, tool=tool)
+    data["meta"] = _note_code_change(meta)
+    _save(results_dir, "architecture", data)
+    return data
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     results_dir = args.results_dir or RESULTS_DIR
@@ -149,6 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "serving": run_serving_bench,
             "inference": run_inference_bench,
             "training": run_training_bench,
+            "architecture": run_architecture_bench,
         }
         for kind in KINDS:
             if kind in kinds:

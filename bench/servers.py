@@ -55,6 +55,7 @@ class ServerSpec:
     ready_path: str
     env: Mapping[str, str] = field(default_factory=dict)
     startup_timeout_s: float = 180.0
+    cwd: Path = REPO_ROOT  # another checkout runs another version of the code
 
 
 class Server:
@@ -74,7 +75,7 @@ class Server:
         with self.log_path.open("wb") as log:
             self._process = subprocess.Popen(
                 argv,
-                cwd=REPO_ROOT,
+                cwd=self.spec.cwd,
                 env={**_inherited_env(), **self.spec.env},
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -83,9 +83,11 @@ def test_scalar_batch_keeps_order_and_names_the_bad_row():
         post.decode(FakeInput(json=[1, 2]))
 
 
-def test_scalar_rows_are_one_column_of_float32():
-    prepared = kind_of("pass").prepare([1.0, 2.5])
-    assert prepared.dtype == np.float32 and prepared.tolist() == [[1.0], [2.5]]
+def test_scalar_rows_are_stacked_once_per_batch_into_one_column_of_float32():
+    kind = kind_of("pass")
+    items = [kind.prepare([1.0, 2.5]), kind.prepare([7.0])]
+    stacked = kind.stack(items)
+    assert stacked.dtype == np.float32 and stacked.tolist() == [[1.0], [2.5], [7.0]]
 
 
 def test_replies_of_each_kind():
@@ -116,6 +118,7 @@ def test_image_kind_prepares_with_its_own_metadata_and_names_the_bad_image(mnist
     images = [mnist_pngs[0][0], mnist_pngs[1][0]]
     prepared = digit.prepare(images)
     assert prepared.shape == (2, 784) and prepared.dtype == np.float32
+    assert digit.stack([prepared, prepared[:1]]).shape == (3, 784)
     with pytest.raises(InvalidImage, match=r"^input 1: "):
         digit.prepare([images[0], b"not an image"])
     answers = np.eye(10, dtype=np.float32)[[7]]

@@ -1,9 +1,9 @@
 """The shared HTTP layers, plain ASGI, that every request passes through in this order:
 
-1. :class:`MetricsLayer` counts and times it, by route template, method and status;
-2. :class:`ErrorLayer` turns any error raised below into its JSON response
+1. :class:`ObservedLayer` counts and times it, by route template, method and status,
+   and turns any error raised below into its JSON response
    (``service.http.errors.error_response``, the one mapping);
-3. :class:`BodyLimitLayer` refuses a body over the upload limit: a declared
+2. :class:`BodyLimitLayer` refuses a body over the upload limit: a declared
    ``Content-Length`` before any byte is read, a chunked body at the first chunk past it.
 
 Below them, the model routes (``service.http.router``) answer the prediction requests,
@@ -32,11 +32,18 @@ from service.metrics import ServiceMetrics
 
 logger = logging.getLogger(__name__)
 
+BODILESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
 ROUTE_KEY = "digitpass.route"  # set by the model router: the route template of a request
 CLIENT_CLOSED = 499  # nginx's "client closed request"; recorded in metrics only
 
 
-class MetricsLayer:
+class ObservedLayer:
+    """Times and counts every request, and answers any error raised below it.
+
+    One layer, because both need the same fact, the status sent (or that nothing was
+    sent yet), and a wrapper around ``send`` costs every request.
+    """
+
     def __init__(self, app: ASGIApp, metrics: ServiceMetrics) -> None:
         self.app = app
         self.metrics = metrics
@@ -56,6 +63,13 @@ class MetricsLayer:
 
         try:
             await self.app(scope, receive, recording_send)
+        except ClientGone:
+            log_event(logger, "client_disconnected", logging.DEBUG, path=scope["path"])
+        except Exception as exc:
+            reply = error_response(exc, scope["path"])  # logged there
+            if status == CLIENT_CLOSED:  # nothing sent yet: the error is the answer
+                await send_json(send, reply.status, reply.body, reply.headers)
+                status = reply.status
         finally:
             template = scope.get(ROUTE_KEY)
             if template is None:
@@ -63,37 +77,6 @@ class MetricsLayer:
             self.metrics.observe_request(
                 template, scope["method"], status, time.perf_counter() - started
             )
-
-
-class ErrorLayer:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        response_started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal response_started
-            if message["type"] == "http.response.start":
-                response_started = True
-            await send(message)
-
-        try:
-            await self.app(scope, receive, tracking_send)
-        except ClientGone:
-            log_event_disconnect(scope)
-        except Exception as exc:
-            reply = error_response(exc, scope["path"])
-            if response_started:
-                return  # nothing more can be said on this connection; logged above
-            await send_json(send, reply.status, reply.body, reply.headers)
-
-
-def log_event_disconnect(scope: Scope) -> None:
-    log_event(logger, "client_disconnected", logging.DEBUG, path=scope["path"])
 
 
 class BodyLimitLayer:
@@ -109,6 +92,9 @@ class BodyLimitLayer:
         if refused is not None:
             refused.headers["Connection"] = "close"  # the body is left unread
             raise refused
+        if scope["method"] in BODILESS_METHODS and not has_body(scope):
+            await self.app(scope, receive, send)  # nothing to count
+            return
         await self.app(scope, self._limited(receive), send)
 
     def _limited(self, receive: Receive) -> Receive:
@@ -129,6 +115,11 @@ class BodyLimitLayer:
         return limited_receive
 
 
+def has_body(scope: Scope) -> bool:
+    """Whether the request declares a body (a length, or chunked transfer)."""
+    return any(key in (b"content-length", b"transfer-encoding") for key, _ in scope["headers"])
+
+
 def build_pipeline(app: ASGIApp, metrics: ServiceMetrics, max_body_bytes: int) -> ASGIApp:
     """The shared layers around ``app`` (the model router, itself in front of FastAPI)."""
-    return MetricsLayer(ErrorLayer(BodyLimitLayer(app, max_body_bytes)), metrics)
+    return ObservedLayer(BodyLimitLayer(app, max_body_bytes), metrics)

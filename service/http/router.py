@@ -71,7 +71,7 @@ class ModelRouter:
         return path[len(PREDICT_PREFIX) :] in self.runtime.registry.unavailable()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        entry = self._routes.get((scope.get("method", ""), scope.get("path", "")))
+        entry = self._routes.get((scope.get("method"), scope.get("path")))
         if entry is None or scope["type"] != "http" or self.runtime is None:
             allowed = self._methods.get(scope.get("path", "")) if scope["type"] == "http" else None
             if allowed:

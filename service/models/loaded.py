@@ -21,18 +21,15 @@ class LoadedModel:
     backend: Backend
     kind: ModelKind
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # Read on every request: computed once.
+    name: str = field(init=False)
+    number: int = field(init=False)
+    labels: tuple[str, ...] = field(init=False)
 
-    @property
-    def name(self) -> str:
-        return self.version.name
-
-    @property
-    def number(self) -> int:
-        return self.version.version
-
-    @property
-    def labels(self) -> tuple[str, ...]:
-        return tuple(self.version.spec.labels)
+    def __post_init__(self) -> None:
+        self.name = self.version.name
+        self.number = self.version.version
+        self.labels = tuple(self.version.spec.labels)
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         """One prepared batch -> answers ``[rows, width]`` (called in the inference thread)."""

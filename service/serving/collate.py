@@ -2,13 +2,15 @@
 
 Kept apart from the batcher and from HTTP so that it can be tested on its own (the split
 LitServe makes between the API contract and ``batch``/``unbatch``). Each request
-("item") brings its rows already prepared (``[k, ...]`` float32, k >= 1).
+("item") brings its rows already prepared (k >= 1 of them); ``stack`` (the model kind's)
+joins them into one array.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -21,14 +23,23 @@ class Collated:
     slices: list[slice]  # per item: its rows in ``batch``
 
 
-def collate(items: Sequence[np.ndarray]) -> Collated:
+def concatenate(items: Sequence[Sequence[Any]]) -> np.ndarray:
+    return np.concatenate(items, axis=0) if len(items) > 1 else np.asarray(items[0])
+
+
+def collate(
+    items: Sequence[Sequence[Any]],
+    stack: Callable[[Sequence[Sequence[Any]]], np.ndarray] = concatenate,
+) -> Collated:
     """Stack every item's rows into one C-contiguous float32 batch."""
     slices = []
     start = 0
     for rows in items:
-        slices.append(slice(start, start + rows.shape[0]))
-        start += rows.shape[0]
-    batch = items[0] if len(items) == 1 else np.concatenate(items, axis=0)
+        slices.append(slice(start, start + len(rows)))
+        start += len(rows)
+    batch = stack(items)
+    if batch.shape[0] != start:
+        raise InferenceFailed(f"{start} rows were prepared, {batch.shape[0]} stacked")
     if batch.dtype != np.float32:
         batch = batch.astype(np.float32)
     return Collated(batch=np.ascontiguousarray(batch), slices=slices)

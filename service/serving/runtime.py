@@ -40,9 +40,9 @@ class ServedModel:
         self.leases = 0
         self.retired = False
 
-    def run_batch(self, items: list[np.ndarray]) -> list[np.ndarray]:
+    def run_batch(self, items: list[Sequence[Any]]) -> list[np.ndarray]:
         """Called in the batcher's inference thread."""
-        collated = collate(items)
+        collated = collate(items, self.model.kind.stack)
         return split(self.model.run(collated.batch), collated)
 
 

@@ -42,7 +42,7 @@ class RequestInput(Protocol):
         """1 to ``limit`` files from repeated form fields ``field_name``, in order."""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: built per request, and frozen init costs more
 class Decoded:
     """A request's inputs: one raw value per row, and what the reply repeats per row."""
 
@@ -64,7 +64,7 @@ class Route:
     error_statuses: tuple[int, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Prediction:
     """One request's answers (``output.kind`` applied), and the version that gave them."""
 
@@ -99,9 +99,17 @@ class ModelKind:
     def routes(self) -> list[Route]:
         raise NotImplementedError
 
-    def prepare(self, rows: Sequence[Any]) -> np.ndarray:
-        """One request's raw rows -> float32 ``[len(rows), *input.shape[1:]]``."""
+    def prepare(self, rows: Sequence[Any]) -> Sequence[Any]:
+        """One request's raw rows -> its prepared rows (``heavy_inputs``: in the stage).
+
+        What it returns has one entry per row; :meth:`stack` joins a batch of them.
+        """
         raise NotImplementedError
+
+    def stack(self, items: Sequence[Sequence[Any]]) -> np.ndarray:
+        """A batch of requests' prepared rows -> float32 ``[rows, *input.shape[1:]]``,
+        in order (called in the inference thread, once per batch)."""
+        return np.concatenate(items, axis=0) if len(items) > 1 else np.asarray(items[0])
 
     def reply_rows(self, echo: list[Any] | None, prediction: Prediction) -> list[dict[str, Any]]:
         raise NotImplementedError

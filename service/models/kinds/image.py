@@ -102,7 +102,7 @@ class ImageClassifier(ModelKind):
     def decode_many(request: RequestInput) -> Decoded:
         return Decoded(rows=request.uploads("images", MAX_IMAGES_PER_REQUEST))
 
-    def prepare(self, rows: Sequence[Any]) -> np.ndarray:
+    def prepare(self, rows: Sequence[Any]) -> Sequence[Any]:
         """Decode and preprocess every image; an error names the image when there are several."""
         limit = self.options.max_image_pixels
         if len(rows) == 1:
