@@ -10,7 +10,7 @@ PORT ?= 8000
 MNIST_DIR ?= $(if $(wildcard ../shared/datasets/MNIST/raw),../shared/datasets,data)
 export MNIST_DIR
 
-.PHONY: serve test lint format train bench clean help
+.PHONY: serve test lint format train bench browser clean help
 
 help:
 	@echo "make serve   install (first use) and serve the models on $(HOST):$(PORT)"
@@ -44,7 +44,14 @@ format: $(VENV)/.stamp-dev
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: lint
+# Headless Chromium for the browser tests (tests/test_web_browser.py) comes from
+# Debian's packages, driven by Playwright (a dev extra); installed here if missing.
+browser:
+	@[ -x /usr/bin/chromium ] || command -v chromium >/dev/null 2>&1 || { \
+		sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$sudo apt-get update && $$sudo apt-get install -y chromium fonts-liberation; }
+
+test: lint browser
 	$(BIN)/python -m pytest -q
 
 train: $(VENV)/.stamp-dev

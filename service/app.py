@@ -26,6 +26,7 @@ from service.http.errors import error_body, error_response
 from service.http.openapi import add_model_routes
 from service.http.pipeline import build_pipeline
 from service.http.router import ModelRouter
+from service.http.web import install_web
 from service.logs import configure_logging, log_event
 from service.metrics import ServiceMetrics
 from service.serving.runtime import ServingRuntime
@@ -115,11 +116,14 @@ def create_app(settings: Settings | None = None) -> DigitpassAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # install_web serves /docs and /redoc without a CDN
+        redoc_url=None,
     )
     router = ModelRouter(app.fastapi_call, None, settings.max_upload_bytes)
     app.setup_layers(router, metrics, settings.max_upload_bytes)
     app.state.settings = settings
     app.include_router(ops.router)
+    install_web(app)
     _install_error_handlers(app)
     return app
 

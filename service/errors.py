@@ -57,10 +57,12 @@ class InvalidInput(ServiceError):
     status_code = 422
 
 
-class ModelNotFound(ServiceError):
-    """No model of that name is served."""
-
+class NotFound(ServiceError):
     status_code = 404
+
+
+class ModelNotFound(NotFound):
+    """No model of that name is served."""
 
 
 class Unauthorized(ServiceError):

@@ -187,7 +187,7 @@ class ServingRuntime:
             if served.retired and served.leases == 0:
                 self._stop_later(served)
         model = served.model
-        return Prediction(answers, model.name, model.number, model.labels, model.kind)
+        return Prediction(answers, model.name, model.number, model.labels, model.kind, prepared)
 
     async def _poll(self) -> None:
         while True:

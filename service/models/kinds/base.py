@@ -48,6 +48,7 @@ class Decoded:
 
     rows: list[Any]
     echo: list[Any] | None = None
+    options: dict[str, Any] | None = None  # e.g. explain=true on an image route
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ class Prediction:
     version: int
     labels: tuple[str, ...]
     kind: ModelKind  # the version's kind: it writes the reply
+    inputs: Sequence[Any] = ()  # the prepared rows the model was given
 
 
 @dataclass(frozen=True)
@@ -111,12 +113,12 @@ class ModelKind:
         in order (called in the inference thread, once per batch)."""
         return np.concatenate(items, axis=0) if len(items) > 1 else np.asarray(items[0])
 
-    def reply_rows(self, echo: list[Any] | None, prediction: Prediction) -> list[dict[str, Any]]:
+    def reply_rows(self, decoded: Decoded, prediction: Prediction) -> list[dict[str, Any]]:
         raise NotImplementedError
 
     def reply(self, route: Route, decoded: Decoded, prediction: Prediction) -> dict[str, Any]:
         """The reply body of ``route`` for one request."""
-        rows = self.reply_rows(decoded.echo, prediction)
+        rows = self.reply_rows(decoded, prediction)
         model = {"name": prediction.name, "version": prediction.version}
         if route.many:
             return {"predictions": rows, "model": model}

@@ -8,16 +8,20 @@ stage, with the mean and std of the version's own metadata.
 
 from __future__ import annotations
 
+import base64
+import io
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, Field
+from PIL import Image
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
-from service.errors import ServiceError
+from service.errors import InvalidInput, ServiceError
 from service.imaging.pipeline import ImageSpec, preprocess_image
 from service.models.kinds.base import Decoded, KindOptions, ModelKind, Prediction, RequestInput
 from service.models.kinds.base import Route, predict_path
+from service.models.kinds.scalar import describe_errors
 from service.models.kinds.schemas import ModelRef
 from service.models.repository import ModelVersion
 
@@ -28,6 +32,40 @@ class DigitPrediction(BaseModel):
     digit: int = Field(ge=0, le=9, examples=[7])
     confidence: float = Field(ge=0, le=1, examples=[0.998])
     probabilities: list[float] = Field(min_length=10, max_length=10)
+    canvas: str | None = Field(
+        None, description="With explain=true only: the image the model saw, a PNG data URL"
+    )
+
+
+EXPLAIN_PARAMETER = {
+    "name": "explain",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "boolean", "default": False, "title": "Explain"},
+    "description": "Also return `canvas`: the image the model saw after preprocessing "
+    "(28x28, light digit on black), as a PNG data URL",
+}
+_explain = TypeAdapter(bool)
+
+
+def explain_option(request: RequestInput) -> dict[str, Any] | None:
+    """``?explain=true`` (any of pydantic's booleans); None when absent."""
+    raw = request.query_value("explain")
+    if raw is None:
+        return None
+    try:
+        return {"explain": _explain.validate_python(raw)}
+    except ValidationError as exc:
+        raise InvalidInput(describe_errors(exc, "query.explain")) from None
+
+
+def canvas_png_data_url(canvas: np.ndarray) -> str:
+    """uint8 ``(height, width)`` grey levels -> ``"data:image/png;base64,..."``."""
+    if canvas.dtype != np.uint8 or canvas.ndim != 2:
+        raise ValueError(f"canvas must be 2-D uint8, got {canvas.dtype} {canvas.shape}")
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(canvas)).save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 class DigitResponse(DigitPrediction):
@@ -56,7 +94,7 @@ def upload_body(field_name: str, *, many: bool) -> dict[str, Any]:
     if not many:
         content["image/png"] = {"schema": file_schema}
         content["image/jpeg"] = {"schema": file_schema}
-    return {"requestBody": {"required": True, "content": content}}
+    return {"parameters": [EXPLAIN_PARAMETER], "requestBody": {"required": True, "content": content}}
 
 
 class ImageClassifier(ModelKind):
@@ -96,11 +134,12 @@ class ImageClassifier(ModelKind):
 
     @staticmethod
     def decode_one(request: RequestInput) -> Decoded:
-        return Decoded(rows=[request.upload("image")])
+        return Decoded(rows=[request.upload("image")], options=explain_option(request))
 
     @staticmethod
     def decode_many(request: RequestInput) -> Decoded:
-        return Decoded(rows=request.uploads("images", MAX_IMAGES_PER_REQUEST))
+        images = request.uploads("images", MAX_IMAGES_PER_REQUEST)
+        return Decoded(rows=images, options=explain_option(request))
 
     def prepare(self, rows: Sequence[Any]) -> Sequence[Any]:
         """Decode and preprocess every image; an error names the image when there are several."""
@@ -115,7 +154,7 @@ class ImageClassifier(ModelKind):
                 raise type(exc)(f"input {index}: {exc.detail}") from exc
         return np.concatenate(prepared, axis=0)
 
-    def reply_rows(self, echo: list[Any] | None, prediction: Prediction) -> list[dict[str, Any]]:
+    def reply_rows(self, decoded: Decoded, prediction: Prediction) -> list[dict[str, Any]]:
         rows = []
         values = self._label_values
         for probabilities in prediction.answers.tolist():
@@ -123,4 +162,14 @@ class ImageClassifier(ModelKind):
             rows.append(
                 {"digit": values[best], "confidence": probabilities[best], "probabilities": probabilities}
             )
+        if decoded.options and decoded.options.get("explain"):
+            for row, prepared in zip(rows, prediction.inputs, strict=True):
+                row["canvas"] = canvas_png_data_url(self.canvas_of(prepared))
         return rows
+
+    def canvas_of(self, prepared: np.ndarray) -> np.ndarray:
+        """A prepared (normalised) row back to the uint8 canvas it was made from, exactly:
+        the normalisation is a strictly increasing table of the 256 grey levels."""
+        spec = self.spec
+        levels = np.rint((prepared.astype(np.float64) * spec.std + spec.mean) * 255.0)
+        return np.clip(levels, 0, 255).astype(np.uint8).reshape(spec.height, spec.width)

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from service.models.kinds.base import Prediction
+from service.models.kinds.base import Decoded, Prediction
 from service.models.kinds.scalar import ScalarInputKind
 from service.models.kinds.schemas import ModelRef
 
@@ -35,7 +35,8 @@ class ScalarRegressor(ScalarInputKind):
     one_response = PointsResponse
     many_response = PointsBatchResponse
 
-    def reply_rows(self, echo: list[Any] | None, prediction: Prediction) -> list[dict[str, Any]]:
+    def reply_rows(self, decoded: Decoded, prediction: Prediction) -> list[dict[str, Any]]:
+        echo = decoded.echo
         assert echo is not None
         key = self.version.spec.output.name
         return [
