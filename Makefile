@@ -10,7 +10,7 @@ PORT ?= 8000
 MNIST_DIR ?= $(if $(wildcard ../shared/datasets/MNIST/raw),../shared/datasets,data)
 export MNIST_DIR
 
-.PHONY: serve test lint format train bench browser clean help
+.PHONY: serve test lint format train bench browser readme clean help
 
 help:
 	@echo "make serve   install (first use) and serve the models on $(HOST):$(PORT)"
@@ -53,6 +53,10 @@ browser:
 
 test: lint browser
 	$(BIN)/python -m pytest -q
+
+# After a retrain: rewrite README's example responses with the real ones.
+readme: $(VENV)/.stamp-dev
+	$(BIN)/python -m tests.readme_examples
 
 train: $(VENV)/.stamp-dev
 	$(BIN)/python -m training all

@@ -51,7 +51,8 @@ class ServiceMetrics:
         )
         self.inference_duration = Histogram(
             "digitpass_inference_duration_seconds",
-            "Time for one batch: preprocessing, inference and postprocessing.",
+            "Time for one batch in the model's inference thread (uploads are decoded and "
+            "preprocessed before, in the preprocessing stage).",
             ["model"],
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
