@@ -6,6 +6,7 @@ import argparse
 import os
 import shutil
 import signal
+import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -24,11 +25,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve the digitpass models. Other settings: DIGITPASS_* variables.",
     )
     parser.add_argument("--host", default=os.environ.get("DIGITPASS_HOST", "127.0.0.1"))
-    parser.add_argument("--port", type=int, default=int(os.environ.get("DIGITPASS_PORT", "8000")))
+    parser.add_argument("--port", type=int, default=os.environ.get("DIGITPASS_PORT", "8000"))
     parser.add_argument(
         "--workers",
         type=int,
-        default=int(os.environ.get("DIGITPASS_WORKERS", "1")),
+        default=os.environ.get("DIGITPASS_WORKERS", "1"),
         help="server processes (each loads the models)",
     )
     return parser
@@ -58,9 +59,23 @@ def shared_metrics(workers: int) -> Iterator[None]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def check_settings() -> None:
+    """Refuse bad ``DIGITPASS_*`` variables in one line, exit 2, before any worker starts."""
+    from pydantic import ValidationError
+
+    from service.settings import Settings, describe_settings_error
+
+    try:
+        Settings()
+    except ValidationError as error:
+        print(f"digitpass-serve: error: {describe_settings_error(error)}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 def main(args: argparse.Namespace) -> None:
     # Each worker process builds its own Settings; this lets them size thread pools.
     os.environ["DIGITPASS_WORKERS"] = str(args.workers)
+    check_settings()
     # After a graceful shutdown uvicorn restores the previous handlers and re-raises the
     # signal. With this handler in place, the process then exits 0 instead of dying of
     # SIGTERM, which is what process supervisors expect of a clean stop.

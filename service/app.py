@@ -24,7 +24,7 @@ from service.errors import ServiceError
 from service.http import ops
 from service.http.errors import error_body, error_response
 from service.http.openapi import add_model_routes
-from service.http.pipeline import build_pipeline
+from service.http.pipeline import REQUEST_ID_KEY, build_pipeline
 from service.http.router import ModelRouter
 from service.http.web import install_web
 from service.logs import configure_logging, log_event
@@ -51,9 +51,16 @@ class DigitpassAPI(FastAPI):
     layers (metrics, errors, body limit) and the model router, and what the router does
     not serve goes on to FastAPI's routing (operations, docs)."""
 
-    def setup_layers(self, router: ModelRouter, metrics: ServiceMetrics, max_body: int) -> None:
+    def setup_layers(
+        self, router: ModelRouter, metrics: ServiceMetrics, settings: Settings
+    ) -> None:
         self.model_router = router
-        self._layers = build_pipeline(router, metrics, max_body)
+        self._layers = build_pipeline(
+            router,
+            metrics,
+            max_body_bytes=settings.max_upload_bytes,
+            access_log=settings.access_log,
+        )
         self._openapi_generation = -1
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -120,7 +127,7 @@ def create_app(settings: Settings | None = None) -> DigitpassAPI:
         redoc_url=None,
     )
     router = ModelRouter(app.fastapi_call, None, settings.max_upload_bytes)
-    app.setup_layers(router, metrics, settings.max_upload_bytes)
+    app.setup_layers(router, metrics, settings)
     app.state.settings = settings
     app.include_router(ops.router)
     install_web(app)
@@ -145,7 +152,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, exc: ServiceError) -> Response:
-        reply = error_response(exc, request.url.path)
+        reply = error_response(exc, request.url.path, request.scope.get(REQUEST_ID_KEY))
         return _json(reply.status, reply.body, reply.headers)
 
     @app.exception_handler(RequestValidationError)
@@ -164,5 +171,5 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, exc: Exception) -> Response:
-        reply = error_response(exc, request.url.path)
+        reply = error_response(exc, request.url.path, request.scope.get(REQUEST_ID_KEY))
         return _json(reply.status, reply.body)

@@ -8,7 +8,8 @@ import sys
 import time
 from typing import Any
 
-_RESERVED = set(vars(logging.makeLogRecord({})))
+# uvicorn's records carry the message again with ANSI colours, for its own formatter.
+_RESERVED = {*vars(logging.makeLogRecord({})), "color_message"}
 
 
 class JsonFormatter(logging.Formatter):

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MiB = 1024 * 1024
@@ -59,6 +59,10 @@ class Settings(BaseSettings):
         description="Threads per inference call; 0 = auto: cores / workers - 1, from 1 to 8.",
     )
 
+    access_log: bool = Field(
+        False, description="One JSON line per request (method, path, status, duration, id)."
+    )
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _lower_log_level(cls, value: object) -> object:
@@ -84,6 +88,18 @@ class Settings(BaseSettings):
         if self.intra_op_threads:
             return self.intra_op_threads
         return min(8, max(1, usable_cores() // self.workers - 1))
+
+
+def describe_settings_error(error: ValidationError) -> str:
+    """One line naming each bad ``DIGITPASS_*`` variable, its value and what is allowed."""
+    parts = []
+    for item in error.errors(include_url=False):
+        field = ".".join(str(part) for part in item["loc"])
+        variable = f"{Settings.model_config.get('env_prefix', '')}{field}".upper()
+        value = item.get("input")
+        shown = f"={value!r}" if isinstance(value, str | int | float) else ""
+        parts.append(f"{variable}{shown}: {item['msg']}")
+    return "; ".join(parts)
 
 
 def usable_cores() -> int:

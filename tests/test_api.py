@@ -6,6 +6,7 @@ import gc
 import io
 import itertools
 import json
+import logging
 import math
 
 import numpy as np
@@ -14,6 +15,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from service.app import create_app
+from service.logs import JsonFormatter
 
 
 @pytest.fixture
@@ -401,3 +403,91 @@ def test_what_startup_loaded_is_exempt_from_garbage_collection_until_shutdown(ma
         assert served.get("/predict/pass?hours=4").status_code == 200
     assert frozen > 10_000  # modules, the app and the models
     assert gc.get_freeze_count() == 0
+
+
+# --- request ids, access log, HEAD --------------------------------------------------------
+
+
+def test_every_response_carries_a_request_id(client):
+    first = client.get("/predict/pass?hours=4").headers["x-request-id"]
+    second = client.get("/healthz").headers["x-request-id"]
+    assert first and second and first != second
+    error = client.get("/predict/pass?hours=-1")
+    assert error.status_code == 422 and error.headers["x-request-id"]
+    assert client.get("/nope").headers["x-request-id"]
+
+
+def test_the_clients_request_id_is_kept_when_it_is_sane(client):
+    sent = {"x-request-id": "abc-123"}
+    assert client.get("/predict/pass?hours=4", headers=sent).headers["x-request-id"] == "abc-123"
+    for bad in ("x" * 129, "tab\there"):
+        answer = client.get("/healthz", headers={"x-request-id": bad}).headers["x-request-id"]
+        assert answer != bad and answer
+
+
+class Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def access_records(app, request):
+    collect = Collect()
+    logging.getLogger("service.access").addHandler(collect)
+    try:
+        with TestClient(app) as served:
+            answer = request(served)
+    finally:
+        logging.getLogger("service.access").removeHandler(collect)
+    return answer, collect.records
+
+
+def test_access_log_is_one_json_line_per_request_when_switched_on(make_settings):
+    app = create_app(make_settings(access_log=True))
+    answer, records = access_records(
+        app, lambda c: c.get("/predict/pass?hours=4", headers={"x-request-id": "r-1"})
+    )
+    assert answer.status_code == 200 and len(records) == 1
+    record = records[0]
+    line = json.loads(JsonFormatter().format(record))
+    assert line["event"] == "request" and line["request_id"] == "r-1"
+    assert (record.getMessage(), record.method, record.path, record.status) == (
+        "request",
+        "GET",
+        "/predict/pass",
+        200,
+    )
+    assert record.request_id == "r-1" and record.duration_ms > 0
+
+
+def test_no_access_log_by_default(make_settings):
+    answer, records = access_records(create_app(make_settings()), lambda c: c.get("/healthz"))
+    assert answer.status_code == 200 and records == []
+
+
+def test_json_logs_carry_no_ansi_colour_codes():
+    record = logging.makeLogRecord(
+        {"msg": "Started", "color_message": "\x1b[32mStarted\x1b[0m", "levelno": 20}
+    )
+    assert "color_message" not in JsonFormatter().format(record)
+
+
+def test_head_on_health_and_readiness(client):
+    for path in ("/healthz", "/readyz"):
+        answer = client.head(path)
+        assert answer.status_code == 200 and answer.content == b""
+
+
+def test_json_body_problems_say_what_to_do(client):
+    form = client.post("/predict/pass", content=b"hours=4", headers={"content-type": "text/plain"})
+    assert form.status_code == 422 and "Content-Type: application/json" in form.json()["detail"]
+    broken = client.post(
+        "/predict/pass", content=b'{"hours": [1,', headers={"content-type": "application/json"}
+    )
+    assert broken.status_code == 422
+    assert broken.json()["detail"].startswith("body: invalid JSON at line 1, column 14")
+    deep = client.post("/predict/pass", content=b"[" * 100_000 + b"]" * 100_000)
+    assert deep.status_code == 422

@@ -31,7 +31,7 @@ def error_body(detail: str) -> bytes:
     return json.dumps({"detail": detail}, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def error_response(exc: Exception, path: str) -> ErrorReply:
+def error_response(exc: Exception, path: str, request_id: str | None = None) -> ErrorReply:
     """The response for ``exc`` raised while answering ``path``."""
     if isinstance(exc, ServiceError):
         if exc.status_code >= 500:
@@ -42,7 +42,10 @@ def error_response(exc: Exception, path: str) -> ErrorReply:
                 path=path,
                 status=exc.status_code,
                 detail=exc.detail,
+                request_id=request_id,
             )
         return ErrorReply(exc.status_code, error_body(exc.detail), exc.headers)
-    log_event(logger, "unhandled_error", logging.ERROR, path=path, error=repr(exc))
+    log_event(
+        logger, "unhandled_error", logging.ERROR, path=path, error=repr(exc), request_id=request_id
+    )
     return ErrorReply(500, error_body(INTERNAL_ERROR))

@@ -16,13 +16,16 @@ from service.serving.runtime import ServingRuntime
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/healthz", summary="Liveness: 200 while the process runs")
+@router.api_route(
+    "/healthz", methods=["GET", "HEAD"], summary="Liveness: 200 while the process runs"
+)
 async def healthz() -> Health:
     return Health(status="ok")
 
 
-@router.get(
+@router.api_route(
     "/readyz",
+    methods=["GET", "HEAD"],
     summary="Readiness: 200 when the models are loaded, else 503",
     responses={503: {"model": ErrorResponse}},
 )

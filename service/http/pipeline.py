@@ -12,7 +12,9 @@ and FastAPI everything else. No framework is imported here.
 
 from __future__ import annotations
 
+import itertools
 import logging
+import secrets
 import time
 
 from service.http.asgi import (
@@ -31,22 +33,27 @@ from service.logs import log_event
 from service.metrics import ServiceMetrics
 
 logger = logging.getLogger(__name__)
+access_logger = logging.getLogger("service.access")
 
 BODILESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
-ROUTE_KEY = "digitpass.route"  # set by the model router: the route template of a request
+ROUTE_KEY = "digitpass.route"
+REQUEST_ID_KEY = "digitpass.request_id"  # set by the model router: the route template of a request
 CLIENT_CLOSED = 499  # nginx's "client closed request"; recorded in metrics only
 
 
 class ObservedLayer:
-    """Times and counts every request, and answers any error raised below it.
+    """Gives every request its ``X-Request-ID``, times and counts it, answers any error
+    raised below it, and writes the access log line when that is switched on.
 
-    One layer, because both need the same fact, the status sent (or that nothing was
-    sent yet), and a wrapper around ``send`` costs every request.
+    One layer, because all of it needs the same facts (the status sent, or that nothing
+    was sent yet), and every wrapper around ``send`` costs every request.
     """
 
-    def __init__(self, app: ASGIApp, metrics: ServiceMetrics) -> None:
+    def __init__(self, app: ASGIApp, metrics: ServiceMetrics, *, access_log: bool) -> None:
         self.app = app
         self.metrics = metrics
+        self.access_log = access_log
+        self._ids = RequestIds()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -54,11 +61,15 @@ class ObservedLayer:
             return
         started = time.perf_counter()
         status = CLIENT_CLOSED
+        request_id = self._ids.of(scope)
+        scope[REQUEST_ID_KEY] = request_id
+        id_header = (b"x-request-id", request_id.encode("ascii"))
 
         async def recording_send(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                message["headers"] = [*message.get("headers", ()), id_header]
             await send(message)
 
         try:
@@ -66,17 +77,52 @@ class ObservedLayer:
         except ClientGone:
             log_event(logger, "client_disconnected", logging.DEBUG, path=scope["path"])
         except Exception as exc:
-            reply = error_response(exc, scope["path"])  # logged there
+            reply = error_response(exc, scope["path"], request_id)  # logged there
             if status == CLIENT_CLOSED:  # nothing sent yet: the error is the answer
-                await send_json(send, reply.status, reply.body, reply.headers)
-                status = reply.status
+                await send_json(recording_send, reply.status, reply.body, reply.headers)
         finally:
+            seconds = time.perf_counter() - started
             template = scope.get(ROUTE_KEY)
             if template is None:
                 template = getattr(scope.get("route"), "path", None) or "unmatched"
-            self.metrics.observe_request(
-                template, scope["method"], status, time.perf_counter() - started
-            )
+            self.metrics.observe_request(template, scope["method"], status, seconds)
+            if self.access_log:
+                log_access(scope, status, seconds, request_id)
+
+
+class RequestIds:
+    """The client's ``X-Request-ID`` when it is a sane one, else a new one: a random
+    prefix for this process and a counter (unique, and cheaper than a UUID each)."""
+
+    MAX_LENGTH = 128
+
+    def __init__(self) -> None:
+        self._prefix = secrets.token_hex(6)
+        self._counter = itertools.count(1)
+
+    def of(self, scope: Scope) -> str:
+        for key, value in scope["headers"]:
+            if key == b"x-request-id":
+                if 0 < len(value) <= self.MAX_LENGTH and value.isascii():
+                    text = value.decode("ascii")
+                    if text.isprintable():
+                        return text
+                break
+        return f"{self._prefix}-{next(self._counter):x}"
+
+
+def log_access(scope: Scope, status: int, seconds: float, request_id: str) -> None:
+    client = scope.get("client")
+    log_event(
+        access_logger,
+        "request",
+        method=scope["method"],
+        path=scope["path"],
+        status=status,
+        duration_ms=round(seconds * 1000, 3),
+        request_id=request_id,
+        client=client[0] if client else None,
+    )
 
 
 class BodyLimitLayer:
@@ -120,6 +166,8 @@ def has_body(scope: Scope) -> bool:
     return any(key in (b"content-length", b"transfer-encoding") for key, _ in scope["headers"])
 
 
-def build_pipeline(app: ASGIApp, metrics: ServiceMetrics, max_body_bytes: int) -> ASGIApp:
+def build_pipeline(
+    app: ASGIApp, metrics: ServiceMetrics, *, max_body_bytes: int, access_log: bool
+) -> ASGIApp:
     """The shared layers around ``app`` (the model router, itself in front of FastAPI)."""
-    return ObservedLayer(BodyLimitLayer(app, max_body_bytes), metrics)
+    return ObservedLayer(BodyLimitLayer(app, max_body_bytes), metrics, access_log=access_log)
