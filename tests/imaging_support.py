@@ -6,7 +6,7 @@ import io
 import math
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 EXIF_STORAGE = {  # orientation tag -> how a camera stores an upright scene
     2: Image.Transpose.FLIP_LEFT_RIGHT,
@@ -54,18 +54,21 @@ PHOTO_FAMILIES = (
 )
 
 
-def digit_coverage(digit: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+def digit_coverage(
+    digit: np.ndarray, size: int, rng: np.random.Generator, min_stroke: float = 0.0
+) -> np.ndarray:
     """Ink coverage [0, 1] of an MNIST digit upscaled to ``size`` px, a random pen width.
 
     The bicubic upscale is thresholded and smoothed (a felt-tip's crisp edge); a
-    ballpoint is the same stroke eroded to a third to a half of its width.
+    ballpoint is the same stroke eroded to a third to a half of its width, but not
+    under ``min_stroke`` px (what the photo can still resolve).
     """
     up = Image.fromarray(digit).resize((size, size), Image.Resampling.BICUBIC)
     level = rng.uniform(0.2, 0.45)
     cover = np.clip((np.asarray(up, dtype=np.float32) / 255.0 - level) / 0.2, 0.0, 1.0)
     stroke = 2.4 * size / 28  # MNIST strokes are about 2.4 px wide
     if rng.random() < 0.5:  # a ballpoint or fine-liner
-        shrink = int(stroke * rng.uniform(0.5, 0.65)) // 2 * 2 + 1
+        shrink = int(min(stroke * rng.uniform(0.5, 0.65), stroke - min_stroke)) // 2 * 2 + 1
         if shrink >= 3:
             image = Image.fromarray((cover * 255).astype(np.uint8)).filter(
                 ImageFilter.MinFilter(shrink)
@@ -223,10 +226,12 @@ def photo_of_paper(
         seen = inside > 0.5
         lo_u, hi_u = np.percentile(u[seen], (2, 98))
         lo_v, hi_v = np.percentile(v[seen], (2, 98))
+        # (at least 130 frame px: 35-65 px in the service's working image)
         size = int(rng.uniform(0.25, 0.55) * min(hi_u - lo_u, hi_v - lo_v))
+        size = max(size, int(130 * pixel))
         top = rng.uniform(lo_v + 0.05 * size, max(hi_v - 1.05 * size, lo_v + 0.05 * size + 1))
         left = rng.uniform(lo_u + 0.05 * size, max(hi_u - 1.05 * size, lo_u + 0.05 * size + 1))
-        cover = digit_coverage(digit, size, rng)
+        cover = digit_coverage(digit, size, rng, min_stroke=5 * pixel)
         ink = _sample(cover, v - top, u - left)
         pen_level = PENS[str(rng.choice(list(PENS)))] * rng.uniform(0.8, 1.3)
         reflectance = reflectance * (1 - ink) + pen_level * ink
@@ -281,3 +286,102 @@ def photo_of_paper(
         size = (round(width * longest / BASE_SIDE), round(height * longest / BASE_SIDE))
         image = image.resize(size, Image.Resampling.BILINEAR)
     return encode(image, "JPEG", quality=int(rng.integers(60, 95)))
+
+
+# --- non-digits: faces, landscapes, lines of text, textures ------------------------------
+
+NON_DIGITS = ("face", "landscape", "text", "texture")
+WORDS = ("hello", "world", "Meeting at", "Total", "Dear Sam", "1984", "2025", "call 5551234")
+WORDS += ("abc", "Notes", "x = 42", "Paris", "12 + 7", "the end", "314159", "OK")
+
+
+def _finish(scene: np.ndarray, rng: np.random.Generator) -> bytes:
+    """Reflectance [0, 1] -> a JPEG photo: light gradient, blur, noise, resize."""
+    height, width = scene.shape
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    angle = rng.uniform(0, 2 * math.pi)
+    ramp = (xs / width - 0.5) * math.cos(angle) + (ys / height - 0.5) * math.sin(angle)
+    light = rng.uniform(0.85, 1.05) + rng.uniform(0.0, 0.3) * ramp
+    image = Image.fromarray(np.clip(255 * scene * light, 0, 255).astype(np.uint8))
+    image = image.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.2)))
+    pixels = np.asarray(image, np.float32) + rng.standard_normal(scene.shape, np.float32) * 2
+    image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+    longest = int(rng.integers(600, 2500))
+    image = image.resize((round(width * longest / 1000), round(height * longest / 1000)))
+    return encode(image, "JPEG", quality=int(rng.integers(60, 95)))
+
+
+def _ellipse(
+    ys: np.ndarray, xs: np.ndarray, centre: tuple[float, float], radii: tuple[float, float]
+) -> np.ndarray:
+    """Squared normalised distance from the centre of an axis-aligned ellipse."""
+    return ((ys - centre[0]) / radii[0]) ** 2 + ((xs - centre[1]) / radii[1]) ** 2
+
+
+def non_digit(kind: str, rng: np.random.Generator) -> bytes:
+    """A JPEG photo of something that is not a digit: ``kind`` in ``NON_DIGITS``."""
+    height, width = (1000, 750) if rng.random() < 0.5 else (750, 1000)
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    if kind == "face":  # head, hair, eyes, brows, nose, mouth; shaded from one side
+        back = rng.uniform(0.2, 0.9) + 0.1 * _smooth_noise((height, width), 4, rng)
+        scene = back.astype(np.float32)
+        cy, cx = height * rng.uniform(0.4, 0.6), width * rng.uniform(0.4, 0.6)
+        ry = min(height, width) * rng.uniform(0.25, 0.42)
+        rx = ry * rng.uniform(0.7, 0.85)
+        skin = rng.uniform(0.35, 0.85)
+        head = _ellipse(ys, xs, (cy, cx), (ry, rx))
+        shade = 1 - 0.35 * np.clip((xs - cx) / rx * rng.choice([-1, 1]), -1, 1)
+        scene = np.where(head < 1, skin * shade * (1 - 0.15 * head), scene)
+        hair = (head < 1.15) & (ys < cy - ry * rng.uniform(0.45, 0.7))
+        scene = np.where(hair, rng.uniform(0.05, 0.5), scene)
+        for side in (-1, 1):
+            eye = (cy - 0.15 * ry, cx + side * 0.38 * rx)
+            scene = np.where(_ellipse(ys, xs, eye, (0.07 * ry, 0.14 * rx)) < 1, 0.95, scene)
+            scene = np.where(_ellipse(ys, xs, eye, (0.06 * ry, 0.06 * rx)) < 1, 0.1, scene)
+            brow = (eye[0] - 0.16 * ry, eye[1])
+            scene = np.where(_ellipse(ys, xs, brow, (0.03 * ry, 0.18 * rx)) < 1, 0.15, scene)
+        nose = _ellipse(ys, xs, (cy + 0.15 * ry, cx), (0.12 * ry, 0.06 * rx)) < 1
+        scene = np.where(nose, scene * 0.8, scene)
+        mouth = _ellipse(ys, xs, (cy + 0.5 * ry, cx), (0.08 * ry, 0.3 * rx))
+        scene = np.where((mouth < 1) & (ys > cy + 0.48 * ry), skin * 0.4, scene)
+    elif kind == "landscape":  # sky gradient, a sun, two or three hills, noise
+        horizon = rng.uniform(0.3, 0.7) * height
+        sky = rng.uniform(0.6, 0.95) - 0.3 * (1 - ys / horizon)
+        scene = np.clip(sky, 0.2, 1.0).astype(np.float32)
+        if rng.random() < 0.5:
+            sun = _ellipse(
+                ys, xs, (horizon * rng.uniform(0.2, 0.6), rng.uniform(0.1, 0.9) * width), (40, 40)
+            )
+            scene = np.where(sun < 1, 1.0, scene)
+        for level in range(int(rng.integers(2, 4))):
+            ridge = horizon + level * 0.12 * height
+            ridge = ridge + rng.uniform(20, 90) * np.sin(
+                xs / rng.uniform(80, 300) + rng.uniform(0, 6)
+            )
+            tone = rng.uniform(0.15, 0.6) * (1 + 0.15 * _smooth_noise((height, width), 20, rng))
+            scene = np.where(ys > ridge, tone, scene)
+        scene = scene * (1 + 0.08 * rng.standard_normal(scene.shape).astype(np.float32))
+    elif kind == "text":  # a line of words (or digits) on paper, PIL's font
+        scene = np.full((height, width), rng.uniform(0.8, 0.95), np.float32)
+        text = " ".join(str(w) for w in rng.choice(WORDS, size=int(rng.integers(1, 4))))
+        size = int(rng.uniform(0.06, 0.14) * min(height, width))
+        font = ImageFont.load_default(size=size)
+        layer = Image.new("L", (width, height), 0)
+        draw = ImageDraw.Draw(layer)
+        left, top, right, _ = draw.textbbox((0, 0), text, font=font)
+        if right - left > 0.95 * width:  # too long for the page: smaller
+            font = ImageFont.load_default(size=int(size * 0.9 * width / (right - left)))
+            left, top, right, _ = draw.textbbox((0, 0), text, font=font)
+        x = rng.uniform(0, max(width - (right - left), 1)) - left
+        y = rng.uniform(0.1, 0.8) * height - top
+        draw.text((x, y), text, fill=255, font=font, stroke_width=int(rng.integers(0, 3)))
+        cover = np.asarray(layer, np.float32) / 255.0
+        scene = scene * (1 - cover) + PENS[str(rng.choice(list(PENS)))] * cover
+    else:  # a texture: wood, stone, fabric, or blank paper
+        scene = (
+            wood((height, width), rng)
+            if rng.random() < 0.7
+            else np.full((height, width), rng.uniform(0.7, 0.95), np.float32)
+            * (1 + 0.03 * _smooth_noise((height, width), 10, rng))
+        )
+    return _finish(scene.astype(np.float32), rng)
