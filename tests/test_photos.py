@@ -22,7 +22,7 @@ import pytest
 from service.errors import NoDigitFound
 from service.imaging.pipeline import ImageSpec, preprocess_image
 from service.models.repository import ModelVersion, list_versions, read_version
-from tests.imaging_support import PHOTO_FAMILIES, photo_of_paper
+from tests.imaging_support import NON_DIGITS, PHOTO_FAMILIES, encode, non_digit, photo_of_paper
 
 LIMIT = 25_000_000
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
@@ -114,6 +114,32 @@ def run_family(
     return Outcome(right, no_digit, len(picks), 1000 * spent / len(picks))
 
 
+def non_digit_confidences(kind: str, reader: Reader, count: int) -> tuple[np.ndarray, int]:
+    """Max softmax of the non-digits read as a digit, and how many were refused."""
+    rng = np.random.default_rng(1000 + NON_DIGITS.index(kind))
+    rows, refused = [], 0
+    for _ in range(count):
+        try:
+            rows.append(preprocess_image(non_digit(kind, rng), reader.spec, max_pixels=LIMIT))
+        except NoDigitFound:
+            refused += 1
+    if not rows:
+        return np.zeros(0), refused
+    return reader.probabilities(np.concatenate(rows)).max(axis=1), refused
+
+
+def digit_confidences(
+    images: np.ndarray, labels: np.ndarray, reader: Reader, count: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Max softmax on MNIST test digits (PNG, through the pipeline), and whether right."""
+    rows = [
+        preprocess_image(encode(image, "PNG"), reader.spec, max_pixels=LIMIT)
+        for image in images[:count]
+    ]
+    probabilities = reader.probabilities(np.concatenate(rows))
+    return probabilities.max(axis=1), probabilities.argmax(axis=1) == labels[:count]
+
+
 # --- tests -----------------------------------------------------------------------------
 
 
@@ -129,6 +155,70 @@ def mnist(mnist_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     return load_mnist_test_set(mnist_dir)
 
 
+# Accuracy floors: the figures measured on 200 photos a family (docs/photos.md), less
+# a margin for the smaller samples here. Where they are under 95%, the 95% bar of the
+# issue is not reached yet (see docs/photos.md, "Not reached").
+FLOORS = {
+    "table-flat": 0.85,
+    "table-textured": 0.7,
+    "hard-shadow": 0.25,
+    "ruled": 0.7,
+    "grid": 0.75,
+    "full-frame": 0.8,
+}
+QUICK = 20  # photos a family in the quick test (1000-1500 px: cheap to make)
+
+
+@pytest.mark.parametrize("family", PHOTO_FAMILIES)
+def test_photo_family_sample(
+    family: str, mnist: tuple[np.ndarray, np.ndarray], reader: Reader
+) -> None:
+    outcome = run_family(family, *mnist, reader, QUICK, side=1200)
+    assert outcome.accuracy >= FLOORS[family] - 0.1, (family, outcome)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", PHOTO_FAMILIES)
+def test_photo_family(family: str, mnist: tuple[np.ndarray, np.ndarray], reader: Reader) -> None:
+    outcome = run_family(family, *mnist, reader, 100)
+    assert outcome.accuracy >= FLOORS[family], (family, outcome)
+
+
+def test_a_blank_sheet_has_no_digit() -> None:
+    """Measured on 10 a family: all refused on a plain table or filling the frame; on a
+    textured table 8 of 10 (the grain left in by a missed sheet can pass for ink)."""
+    rng = np.random.default_rng(5)
+    for family, least in (("table-flat", 10), ("table-textured", 7), ("full-frame", 10)):
+        refused = 0
+        for _ in range(10):
+            try:
+                preprocess_image(
+                    photo_of_paper(family, None, rng, side=1200), ImageSpec(), max_pixels=LIMIT
+                )
+            except NoDigitFound:
+                refused += 1
+        assert refused >= least, (family, refused)
+
+
+def test_right_digits_are_confident(mnist: tuple[np.ndarray, np.ndarray], reader: Reader) -> None:
+    from service.imaging.confidence import UNCERTAIN_BELOW
+
+    confidence, right = digit_confidences(*mnist, reader, 500)
+    assert right.mean() >= 0.98
+    assert (confidence[right] >= UNCERTAIN_BELOW).mean() >= 0.95
+    assert (confidence[~right] < UNCERTAIN_BELOW).mean() >= 0.8
+
+
+@pytest.mark.parametrize("kind", NON_DIGITS)
+def test_non_digits_are_refused_or_uncertain(kind: str, reader: Reader) -> None:
+    """Measured on 100 of each: 83-98% refused or under the threshold; 20 here."""
+    from service.imaging.confidence import UNCERTAIN_BELOW
+
+    confidence, refused = non_digit_confidences(kind, reader, 20)
+    assert refused + confidence.size == 20
+    assert (confidence >= UNCERTAIN_BELOW).sum() <= 20 * 0.3, (kind, confidence)
+
+
 # --- the probe ---------------------------------------------------------------------------
 
 
@@ -142,6 +232,9 @@ def main(argv: list[str]) -> None:
     images, labels = load_mnist_test_set(mnist_dir)
     versions = list_versions(MODELS_DIR / "digit")
     reader = make_reader(read_version(MODELS_DIR, "digit", versions[-1], "onnx"))
+    if families == ["confidence"]:
+        report_confidence(images, labels, reader, count)
+        return
     print(f"digit model v{reader.version}, {count} photos a family")
     print("| family | accuracy | no digit found | preprocessing ms |")
     print("|---|---|---|---|")
@@ -152,6 +245,35 @@ def main(argv: list[str]) -> None:
             f" | {outcome.mean_ms:.1f} |",
             flush=True,
         )
+
+
+def report_confidence(images: np.ndarray, labels: np.ndarray, reader: Reader, count: int) -> None:
+    from service.imaging.confidence import UNCERTAIN_BELOW
+
+    quantiles = (0.01, 0.05, 0.1, 0.5)
+    confidence, right = digit_confidences(images, labels, reader, 10 * count)
+    print(f"MNIST test digits ({right.size}): accuracy {right.mean():.1%}")
+    for name, values in (("right", confidence[right]), ("wrong", confidence[~right])):
+        if values.size:
+            qs = ", ".join(f"p{round(100 * q)} {np.quantile(values, q):.3f}" for q in quantiles)
+            print(
+                f"  {name} ({values.size}): {qs},"
+                f" below {UNCERTAIN_BELOW}: {(values < UNCERTAIN_BELOW).mean():.1%}"
+            )
+    print(
+        "| non-digit | refused (no digit found) | max softmax p50 / p90 / max"
+        " | read at >= threshold |"
+    )
+    print("|---|---|---|---|")
+    for kind in NON_DIGITS:
+        values, refused = non_digit_confidences(kind, reader, count)
+        share = (values >= UNCERTAIN_BELOW).sum() / count
+        spread = (
+            " / ".join(f"{np.quantile(values, q):.3f}" for q in (0.5, 0.9, 1.0))
+            if values.size
+            else "-"
+        )
+        print(f"| {kind} | {refused / count:.0%} | {spread} | {share:.0%} |", flush=True)
 
 
 if __name__ == "__main__":

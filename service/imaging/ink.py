@@ -7,9 +7,9 @@ Steps, all vectorised numpy on the (at most 512x512) working image:
    the global median for a photo (the digit covers a minority of it): dark on light
    (paper, a web canvas) is inverted to MNIST's light on dark.
 2. Background. A uniform border (a drawing, an MNIST crop, a scan) means a flat
-   background at the border's level. Otherwise (a photo: shadows, gradients) it is a
-   smooth surface: a low quantile of cells a few stroke widths wide, median-filtered
-   across cells (cells covered by ink are outvoted), bilinearly interpolated. On
+   background at the border's level. Otherwise (a photo: shadows, gradients, a
+   sheet's or a hard shadow's sharp edges) it is a grey opening of the image by a
+   square three stroke widths wide: everything but the strokes, edges kept sharp. On
    paper the residual is divided by the local illumination, since ink contrast
    scales with it. Rows and columns inked over 80% of their length (ruled lines,
    margins) are subtracted.
@@ -38,8 +38,6 @@ EXTREME_SHARE = 2000  # ... and at least one pixel in this many
 SUBSAMPLE_SIZE = 65536  # statistics of larger images use a quarter of the pixels
 MIN_CELL = 12  # smallest background cell, in pixels
 MAX_CELLS = 3  # at least this many background cells along the shorter side
-CELL_STROKES = 4  # background cells are this many stroke widths wide
-BACKGROUND_QUANTILE = 0.3  # ... and take this quantile of their pixels
 OPENING_STROKES = 3.0  # the background's opening is this many stroke widths wide...
 MIN_OPENING = 7  # ... and at least this many pixels
 MIN_LEVEL = 8.0  # background level floor for relative contrast
