@@ -7,9 +7,9 @@ Steps, all vectorised numpy on the (at most 512x512) working image:
    the global median for a photo (the digit covers a minority of it): dark on light
    (paper, a web canvas) is inverted to MNIST's light on dark.
 2. Background. A uniform border (a drawing, an MNIST crop, a scan) means a flat
-   background at the border's level. Otherwise (a photo: shadows, gradients) it is a
-   smooth surface: a low quantile of cells a few stroke widths wide, median-filtered
-   across cells (cells covered by ink are outvoted), bilinearly interpolated. On
+   background at the border's level. Otherwise (a photo: shadows, gradients, a
+   sheet's or a hard shadow's sharp edges) it is a grey opening of the image by a
+   square three stroke widths wide: everything but the strokes, edges kept sharp. On
    paper the residual is divided by the local illumination, since ink contrast
    scales with it. Rows and columns inked over 80% of their length (ruled lines,
    margins) are subtracted.
@@ -38,8 +38,8 @@ EXTREME_SHARE = 2000  # ... and at least one pixel in this many
 SUBSAMPLE_SIZE = 65536  # statistics of larger images use a quarter of the pixels
 MIN_CELL = 12  # smallest background cell, in pixels
 MAX_CELLS = 3  # at least this many background cells along the shorter side
-CELL_STROKES = 4  # background cells are this many stroke widths wide
-BACKGROUND_QUANTILE = 0.3  # ... and take this quantile of their pixels
+OPENING_STROKES = 3.0  # the background's opening is this many stroke widths wide...
+MIN_OPENING = 7  # ... and at least this many pixels
 MIN_LEVEL = 8.0  # background level floor for relative contrast
 LINE_SHARE = 0.2  # rows/columns inked beyond all but this share of their length are lines
 STROKE_LEVEL = 0.6  # share of the ink's contrast that counts as stroke for its width
@@ -70,9 +70,12 @@ def ink_image(gray: np.ndarray) -> np.ndarray:
     inverted = 1.0 - darkest > lightest - 1.0
     residual = np.subtract(coarse, gray, out=coarse) if inverted else gray - coarse
     width = _stroke_estimate(residual, STROKE_LEVEL * _extremes(residual)[1])
-    cell = int(np.clip(round(CELL_STROKES * width), MIN_CELL, limit))
     light = 255.0 - gray if inverted else gray
-    surface = _surface(light, cell, BACKGROUND_QUANTILE)
+    # The background is what is left of the image once every bright thing narrower than
+    # a few stroke widths is taken out (a grey opening): smooth gradients and the sharp
+    # edges of hard shadows, of the sheet, of the table are all followed exactly.
+    size = int(np.clip(round(OPENING_STROKES * width), MIN_OPENING, limit)) | 1
+    surface = _opening(light, size)
     residual = light - surface
     if inverted:
         # Paper: light is reflected, so ink contrast scales with the local illumination.
@@ -202,3 +205,26 @@ def _taps(size: int, cells: int, cell: int) -> tuple[np.ndarray, np.ndarray, np.
     low = np.minimum(position.astype(np.intp), max(cells - 2, 0))
     high = np.minimum(low + 1, cells - 1)
     return low, high, np.minimum(position - low, 1.0)
+
+
+def _opening(values: np.ndarray, size: int) -> np.ndarray:
+    """Grey opening by a ``size`` x ``size`` square (odd): erosion, then dilation."""
+    return _extreme_filter(_extreme_filter(values, size, np.minimum), size, np.maximum)
+
+
+def _extreme_filter(values: np.ndarray, size: int, pick: np.ufunc) -> np.ndarray:
+    """Running ``pick`` (np.minimum or np.maximum) over ``size`` x ``size`` centred windows,
+    edges replicated: separable, and along each axis by window doubling (log2(size) passes)."""
+    return _running(_running(values, size, pick).T, size, pick).T
+
+
+def _running(values: np.ndarray, size: int, pick: np.ufunc) -> np.ndarray:
+    """Running ``pick`` along axis 0 over centred windows of ``size`` (odd) rows."""
+    rows = values.shape[0]
+    run = np.pad(values, ((size // 2, size // 2), (0, 0)), mode="edge")
+    span = 1
+    while 2 * span <= size:  # run[i] = pick of padded rows i .. i + 2 * span - 1
+        run = pick(run[:-span], run[span:])
+        span *= 2
+    rest = size - span  # windows of span rows -> of size rows: two overlapping ones
+    return pick(run[:rows], run[rest : rest + rows])

@@ -22,6 +22,7 @@ from service.imaging.ink import border_pixels
 
 GRID = 48  # coarse cells along the shorter side
 DRAWN_BORDER = 2.0  # a border this uniform (p90 - p10) is a drawing's canvas, not a table
+PURE_LEVEL = 4.0  # ... if it is this close to black or white (a table is neither)
 MIN_SIDE = 96  # smaller images (crops, icons) are not photos of a sheet: 2 pixels a cell
 MIN_SHARE = 0.08  # the sheet covers at least this share of the image...
 MAX_SHARE = 0.95  # ... and leaves at least this much for the table
@@ -39,12 +40,14 @@ SMOOTHING = 3  # pixels averaged along each line across an edge
 MARK_STEP = 25.0  # a surround pixel this much darker than the surround's median...
 MARK_DEPTH = 0.4  # ... or this share of that median, whichever is more, is a mark
 MARK_LIMIT = 0.002  # a surround with more marks than this share is shadowed paper
+SMOOTH_RATIO = 1.5  # ... if it is at most this much rougher than the sheet (pixel steps)
+SMOOTH_SLACK = 1.0  # ... plus this many grey levels; a textured table is rougher
 
 
 def isolate_sheet(gray: np.ndarray) -> np.ndarray:
     """``gray`` cropped to the sheet of paper in it, or ``gray`` itself if there is none."""
     height, width = gray.shape
-    if min(height, width) < MIN_SIDE or _border_spread(gray) <= DRAWN_BORDER:
+    if min(height, width) < MIN_SIDE or _drawn(gray):
         return gray
     cell = min(height, width) // GRID
     rows, cols = height // cell, width // cell
@@ -175,13 +178,31 @@ def _marked(gray: np.ndarray, cell: int, box: tuple[int, int, int, int]) -> bool
     surround = gray[outside]
     level = float(np.median(surround))
     marks = np.count_nonzero(surround < level - max(MARK_STEP, MARK_DEPTH * level))
-    return marks > MARK_LIMIT * surround.size
+    if marks <= MARK_LIMIT * surround.size:
+        return False
+    # Paper in a shadow is as smooth as the lit paper; wood grain, carpet, stone are not.
+    inside = gray[top:bottom, left:right]
+    return _roughness(gray, outside) <= SMOOTH_RATIO * _roughness(inside, None) + SMOOTH_SLACK
 
 
-def _border_spread(gray: np.ndarray) -> float:
-    """p90 - p10 of the outermost pixels: 0 on a drawn canvas, more on any photo."""
-    p10, p90 = np.percentile(border_pixels(gray), (10, 90))
-    return float(p90 - p10)
+def _roughness(values: np.ndarray, where: np.ndarray | None) -> float:
+    """Median absolute difference of horizontally adjacent pixels (where ``where`` holds)."""
+    steps = np.abs(values[:, 1:] - values[:, :-1])
+    if where is not None:
+        steps = steps[where[:, 1:] & where[:, :-1]]
+    return float(np.median(steps)) if steps.size else 0.0
+
+
+def _drawn(gray: np.ndarray) -> bool:
+    """Whether the border is a drawing's canvas: uniform (p90 - p10) and pure black or white.
+
+    A uniform border alone is no proof: a sheet on a plain table, photographed with
+    the noise smoothed away (phones do) and JPEG-compressed, has one too; but a
+    table is not exactly black or white.
+    """
+    p10, p50, p90 = np.percentile(border_pixels(gray), (10, 50, 90))
+    pure = p50 <= PURE_LEVEL or p50 >= 255.0 - PURE_LEVEL
+    return bool(p90 - p10 <= DRAWN_BORDER and pure)
 
 
 def _otsu(values: np.ndarray) -> float:

@@ -1,0 +1,280 @@
+"""Photos of paper: sheets on flat or textured tables, hard shadows, ruled and grid
+paper, pages that fill the frame; and non-digits (faces, landscapes, text, textures).
+
+The photos are synthetic (``tests.imaging_support.photo_of_paper``), seeded, with real
+MNIST test digits written on them, judged by the newest committed digit model. Run as
+a script for the full probe (``python -m tests.test_photos [count]``), which prints
+the table of docs/photos.md.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from service.errors import NoDigitFound
+from service.imaging.pipeline import ImageSpec, preprocess_image
+from service.models.repository import ModelVersion, list_versions, read_version
+from tests.imaging_support import NON_DIGITS, PHOTO_FAMILIES, encode, non_digit, photo_of_paper
+
+LIMIT = 25_000_000
+MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+
+
+@dataclass(frozen=True)
+class Reader:
+    """The digit model: spec, and normalised rows -> softmax probabilities."""
+
+    version: int
+    spec: ImageSpec
+    probabilities: Callable[[np.ndarray], np.ndarray]
+
+
+def make_reader(version: ModelVersion) -> Reader:
+    metadata = version.metadata
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(
+        str(version.artifact("onnx")), options, providers=["CPUExecutionProvider"]
+    )
+    input_name, output_name = metadata["input"]["name"], metadata["output"]["name"]
+
+    def probabilities(rows: np.ndarray) -> np.ndarray:
+        outputs = [
+            session.run([output_name], {input_name: rows[i : i + 1000]})[0]
+            for i in range(0, len(rows), 1000)
+        ]
+        out = np.concatenate(outputs).astype(np.float64)
+        if not np.allclose(out.sum(axis=1), 1.0, atol=1e-3):  # logits: softmax them
+            out = np.exp(out - out.max(axis=1, keepdims=True))
+            out /= out.sum(axis=1, keepdims=True)
+        return out
+
+    spec = ImageSpec.from_metadata(metadata["input"]["preprocessing"])
+    return Reader(version.version, spec, probabilities)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    right: int
+    no_digit: int
+    count: int
+    mean_ms: float
+
+    @property
+    def accuracy(self) -> float:
+        return self.right / self.count
+
+
+def readable_digits(
+    images: np.ndarray, labels: np.ndarray, reader: Reader, count: int, seed: int
+) -> np.ndarray:
+    """``count`` random indices of MNIST test digits the model reads right as they are."""
+    rng = np.random.default_rng(seed)
+    picks = rng.choice(len(images), size=2 * count, replace=False)
+    rows = reader.spec.normalize(images[picks]).reshape(len(picks), -1)
+    right = reader.probabilities(rows).argmax(axis=1) == labels[picks]
+    return picks[right][:count]
+
+
+def run_family(
+    family: str,
+    images: np.ndarray,
+    labels: np.ndarray,
+    reader: Reader,
+    count: int,
+    *,
+    side: int | None = None,
+) -> Outcome:
+    """Accuracy (no digit found counts as wrong) and preprocessing time on ``count`` photos."""
+    seed = PHOTO_FAMILIES.index(family)
+    picks = readable_digits(images, labels, reader, count, 100 + seed)
+    rng = np.random.default_rng(seed)
+    rows, expected, no_digit, spent = [], [], 0, 0.0
+    for index in picks:
+        data = photo_of_paper(family, images[index], rng, side=side)
+        start = time.perf_counter()
+        try:
+            rows.append(preprocess_image(data, reader.spec, max_pixels=LIMIT))
+            expected.append(labels[index])
+        except NoDigitFound:
+            no_digit += 1
+        spent += time.perf_counter() - start
+    right = 0
+    if rows:
+        predicted = reader.probabilities(np.concatenate(rows)).argmax(axis=1)
+        right = int((predicted == np.array(expected)).sum())
+    return Outcome(right, no_digit, len(picks), 1000 * spent / len(picks))
+
+
+def non_digit_confidences(kind: str, reader: Reader, count: int) -> tuple[np.ndarray, int]:
+    """Max softmax of the non-digits read as a digit, and how many were refused."""
+    rng = np.random.default_rng(1000 + NON_DIGITS.index(kind))
+    rows, refused = [], 0
+    for _ in range(count):
+        try:
+            rows.append(preprocess_image(non_digit(kind, rng), reader.spec, max_pixels=LIMIT))
+        except NoDigitFound:
+            refused += 1
+    if not rows:
+        return np.zeros(0), refused
+    return reader.probabilities(np.concatenate(rows)).max(axis=1), refused
+
+
+def digit_confidences(
+    images: np.ndarray, labels: np.ndarray, reader: Reader, count: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Max softmax on MNIST test digits (PNG, through the pipeline), and whether right."""
+    rows = [
+        preprocess_image(encode(image, "PNG"), reader.spec, max_pixels=LIMIT)
+        for image in images[:count]
+    ]
+    probabilities = reader.probabilities(np.concatenate(rows))
+    return probabilities.max(axis=1), probabilities.argmax(axis=1) == labels[:count]
+
+
+# --- tests -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def reader(committed_model: Callable[[str], ModelVersion]) -> Reader:
+    return make_reader(committed_model("digit"))
+
+
+@pytest.fixture(scope="module")
+def mnist(mnist_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    from tests.conftest import load_mnist_test_set
+
+    return load_mnist_test_set(mnist_dir)
+
+
+# Accuracy floors: the figures measured on 200 photos a family (docs/photos.md), less
+# a margin for the smaller samples here. Where they are under 95%, the 95% bar of the
+# issue is not reached yet (see docs/photos.md, "Not reached").
+FLOORS = {
+    "table-flat": 0.85,
+    "table-textured": 0.7,
+    "hard-shadow": 0.25,
+    "ruled": 0.7,
+    "grid": 0.75,
+    "full-frame": 0.8,
+}
+QUICK = 20  # photos a family in the quick test (1000-1500 px: cheap to make)
+
+
+@pytest.mark.parametrize("family", PHOTO_FAMILIES)
+def test_photo_family_sample(
+    family: str, mnist: tuple[np.ndarray, np.ndarray], reader: Reader
+) -> None:
+    outcome = run_family(family, *mnist, reader, QUICK, side=1200)
+    assert outcome.accuracy >= FLOORS[family] - 0.1, (family, outcome)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", PHOTO_FAMILIES)
+def test_photo_family(family: str, mnist: tuple[np.ndarray, np.ndarray], reader: Reader) -> None:
+    outcome = run_family(family, *mnist, reader, 100)
+    assert outcome.accuracy >= FLOORS[family], (family, outcome)
+
+
+def test_a_blank_sheet_has_no_digit() -> None:
+    """Measured on 10 a family: all refused on a plain table or filling the frame; on a
+    textured table 8 of 10 (the grain left in by a missed sheet can pass for ink)."""
+    rng = np.random.default_rng(5)
+    for family, least in (("table-flat", 10), ("table-textured", 7), ("full-frame", 10)):
+        refused = 0
+        for _ in range(10):
+            try:
+                preprocess_image(
+                    photo_of_paper(family, None, rng, side=1200), ImageSpec(), max_pixels=LIMIT
+                )
+            except NoDigitFound:
+                refused += 1
+        assert refused >= least, (family, refused)
+
+
+def test_right_digits_are_confident(mnist: tuple[np.ndarray, np.ndarray], reader: Reader) -> None:
+    from service.imaging.confidence import UNCERTAIN_BELOW
+
+    confidence, right = digit_confidences(*mnist, reader, 500)
+    assert right.mean() >= 0.98
+    assert (confidence[right] >= UNCERTAIN_BELOW).mean() >= 0.95
+    assert (confidence[~right] < UNCERTAIN_BELOW).mean() >= 0.8
+
+
+@pytest.mark.parametrize("kind", NON_DIGITS)
+def test_non_digits_are_refused_or_uncertain(kind: str, reader: Reader) -> None:
+    """Measured on 100 of each: 83-98% refused or under the threshold; 20 here."""
+    from service.imaging.confidence import UNCERTAIN_BELOW
+
+    confidence, refused = non_digit_confidences(kind, reader, 20)
+    assert refused + confidence.size == 20
+    assert (confidence >= UNCERTAIN_BELOW).sum() <= 20 * 0.3, (kind, confidence)
+
+
+# --- the probe ---------------------------------------------------------------------------
+
+
+def main(argv: list[str]) -> None:
+    from tests.conftest import find_mnist_dir, load_mnist_test_set
+
+    count = int(argv[0]) if argv else 200
+    families = argv[1:] or list(PHOTO_FAMILIES)
+    mnist_dir = find_mnist_dir()
+    assert mnist_dir is not None, "set MNIST_DIR"
+    images, labels = load_mnist_test_set(mnist_dir)
+    versions = list_versions(MODELS_DIR / "digit")
+    reader = make_reader(read_version(MODELS_DIR, "digit", versions[-1], "onnx"))
+    if families == ["confidence"]:
+        report_confidence(images, labels, reader, count)
+        return
+    print(f"digit model v{reader.version}, {count} photos a family")
+    print("| family | accuracy | no digit found | preprocessing ms |")
+    print("|---|---|---|---|")
+    for family in families:
+        outcome = run_family(family, images, labels, reader, count)
+        print(
+            f"| {family} | {outcome.accuracy:.1%} | {outcome.no_digit / outcome.count:.1%}"
+            f" | {outcome.mean_ms:.1f} |",
+            flush=True,
+        )
+
+
+def report_confidence(images: np.ndarray, labels: np.ndarray, reader: Reader, count: int) -> None:
+    from service.imaging.confidence import UNCERTAIN_BELOW
+
+    quantiles = (0.01, 0.05, 0.1, 0.5)
+    confidence, right = digit_confidences(images, labels, reader, 10 * count)
+    print(f"MNIST test digits ({right.size}): accuracy {right.mean():.1%}")
+    for name, values in (("right", confidence[right]), ("wrong", confidence[~right])):
+        if values.size:
+            qs = ", ".join(f"p{round(100 * q)} {np.quantile(values, q):.3f}" for q in quantiles)
+            print(
+                f"  {name} ({values.size}): {qs},"
+                f" below {UNCERTAIN_BELOW}: {(values < UNCERTAIN_BELOW).mean():.1%}"
+            )
+    print(
+        "| non-digit | refused (no digit found) | max softmax p50 / p90 / max"
+        " | read at >= threshold |"
+    )
+    print("|---|---|---|---|")
+    for kind in NON_DIGITS:
+        values, refused = non_digit_confidences(kind, reader, count)
+        share = (values >= UNCERTAIN_BELOW).sum() / count
+        spread = (
+            " / ".join(f"{np.quantile(values, q):.3f}" for q in (0.5, 0.9, 1.0))
+            if values.size
+            else "-"
+        )
+        print(f"| {kind} | {refused / count:.0%} | {spread} | {share:.0%} |", flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
