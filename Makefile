@@ -10,27 +10,46 @@ PORT ?= 8000
 MNIST_DIR ?= $(if $(wildcard ../shared/datasets/MNIST/raw),../shared/datasets,data)
 export MNIST_DIR
 
-.PHONY: serve test lint format train bench browser readme clean help
+.PHONY: serve test lint format train bench browser readme lock clean help
 
 help:
-	@echo "make serve   install (first use) and serve the models on $(HOST):$(PORT)"
-	@echo "make test    install dev tools, lint, and run every test"
-	@echo "make train   retrain both models and publish new versions to models/"
-	@echo "make bench   run the serving, inference and training benchmarks"
+	@echo "make serve    install (first use) and serve the models on $(HOST):$(PORT)"
+	@echo "make test     install everything, lint, and run every test"
+	@echo "make lint     ruff check, ruff format --check, hadolint"
+	@echo "make format   ruff format and ruff check --fix"
+	@echo "make train    retrain pass, points and digit and publish new versions to models/"
+	@echo "make bench    run the benchmarks and regenerate docs/benchmarks.md"
+	@echo "make browser  install Debian's chromium for the browser tests (if missing)"
+	@echo "make readme   rewrite README's example responses with the real ones"
+	@echo "make lock     re-resolve the dependencies and pin them in constraints.txt"
+	@echo "make clean    remove the venv and caches"
+	@echo "make help     this list"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# Every dependency is pinned by constraints.txt (make lock rewrites it).
 # Serving only: no torch.
-$(VENV)/.stamp-serve: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+$(VENV)/.stamp-serve: pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -c constraints.txt -e .
 	touch $@
 
 # Everything: training, the TorchScript backend, tests and linters.
-$(VENV)/.stamp-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[train,torch,dev]'
+$(VENV)/.stamp-dev: pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[train,torch,dev]'
 	touch $@ $(VENV)/.stamp-serve
+
+# Re-resolve every dependency from pyproject.toml's ranges in a fresh venv and pin
+# what it got in constraints.txt.
+lock:
+	rm -rf .venv-lock
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install --quiet --upgrade pip
+	.venv-lock/bin/pip install --quiet -e '.[train,torch,dev]'
+	{ echo "# pip constraints: every dependency of make serve and make test, pinned. make lock rewrites it."; \
+	  .venv-lock/bin/pip freeze --exclude-editable | LC_ALL=C sort; } > constraints.txt
+	rm -rf .venv-lock
 
 serve: $(VENV)/.stamp-serve
 	$(BIN)/digitpass-serve --host $(HOST) --port $(PORT)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -23,6 +24,8 @@ from tests.server import run_server
 from training.publish import commit, staging
 
 pytestmark = pytest.mark.e2e
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def server_env(model_repo: Path, **settings: object) -> dict[str, str]:
@@ -416,3 +419,36 @@ def test_two_workers_answer_scrapes_for_both(model_repo, mnist_pngs):
         exit_code = server.stop()
     assert exit_code == 0, server.log()
     assert set(temp.glob("digitpass-metrics-*")) == before  # the samples folder is gone
+
+
+def test_a_bad_setting_is_one_line_and_exit_2():
+    result = subprocess.run(
+        [sys.executable, "-m", "service"],
+        env={**os.environ, "DIGITPASS_MAX_BATCH_SIZE": "0", "DIGITPASS_BACKEND": "tf"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "DIGITPASS_MAX_BATCH_SIZE='0': Input should be greater than or equal to 1" in (
+        result.stderr
+    )
+    assert "DIGITPASS_BACKEND='tf'" in result.stderr
+
+
+def test_training_in_a_serving_only_install_says_how_to_install_it():
+    """``python -m training`` with no torch importable: one line, exit 2, no traceback."""
+    code = (
+        "import sys, importlib.util\n"
+        "real = importlib.util.find_spec\n"
+        "importlib.util.find_spec = lambda n, *a: None if n == 'torch' else real(n, *a)\n"
+        "sys.argv = ['digitpass-train', 'all']\n"
+        "import runpy; runpy.run_module('training', run_name='__main__')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0, result.stderr
+    assert "pip install -e '.[train]'" in result.stderr and "Traceback" not in result.stderr

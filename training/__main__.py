@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from training.cli import build_parser
-from training.digit import train as digit_train
-from training.errors import TrainingError
-from training.passing import train as pass_train
-from training.points import train as points_train
+TRAIN_EXTRA_MISSING = (
+    "digitpass-train: error: training needs the train extra (torch, torchvision, onnx): "
+    "pip install -e '.[train]', or run make train, which installs it"
+)
+if importlib.util.find_spec("torch") is None:  # a serving-only install (make serve)
+    print(TRAIN_EXTRA_MISSING, file=sys.stderr)
+    sys.exit(2)
+
+from training.cli import build_parser  # noqa: E402 (after the check: they import torch)
+from training.digit import train as digit_train  # noqa: E402
+from training.errors import TrainingError  # noqa: E402
+from training.passing import train as pass_train  # noqa: E402
+from training.points import train as points_train  # noqa: E402
 
 # What ``all`` trains, in this order.
 TRAINERS: dict[str, Callable[[argparse.Namespace], Path]] = {
