@@ -143,6 +143,11 @@ def _describe_validation_errors(errors: Sequence[Any]) -> str:
     return "; ".join(parts) or "invalid request"
 
 
+def request_id_of(request: Request) -> str | None:
+    request_id = request.scope.get(REQUEST_ID_KEY)
+    return request_id.decode("ascii") if request_id is not None else None
+
+
 def _json(status: int, body: bytes, headers: dict[str, str] | None = None) -> Response:
     return Response(body, status_code=status, headers=headers, media_type="application/json")
 
@@ -152,7 +157,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, exc: ServiceError) -> Response:
-        reply = error_response(exc, request.url.path, request.scope.get(REQUEST_ID_KEY))
+        reply = error_response(exc, request.url.path, request_id_of(request))
         return _json(reply.status, reply.body, reply.headers)
 
     @app.exception_handler(RequestValidationError)
@@ -171,5 +176,5 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, exc: Exception) -> Response:
-        reply = error_response(exc, request.url.path, request.scope.get(REQUEST_ID_KEY))
+        reply = error_response(exc, request.url.path, request_id_of(request))
         return _json(reply.status, reply.body)

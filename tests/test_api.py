@@ -8,6 +8,7 @@ import itertools
 import json
 import logging
 import math
+import shutil
 
 import numpy as np
 import pytest
@@ -491,3 +492,36 @@ def test_json_body_problems_say_what_to_do(client):
     assert broken.json()["detail"].startswith("body: invalid JSON at line 1, column 14")
     deep = client.post("/predict/pass", content=b"[" * 100_000 + b"]" * 100_000)
     assert deep.status_code == 422
+
+
+# --- discovery: removal and route collisions ------------------------------------------
+
+
+def test_a_removed_model_folder_is_unloaded_and_its_routes_are_gone(client, model_repo):
+    assert client.get("/predict/points?hours=4").status_code == 200
+    shutil.rmtree(model_repo / "points")
+    client.post("/admin/reload")
+    assert client.get("/predict/points?hours=4").status_code == 404
+    assert "points" not in client.get("/readyz").json()["models"]
+    assert "/predict/points" not in client.get("/openapi.json").json()["paths"]
+    assert client.get("/predict/pass?hours=4").status_code == 200
+
+
+def test_a_served_model_keeps_its_routes_when_a_newcomer_would_take_them(make_settings, model_repo):
+    """A served model named 'digits' is not displaced by a 'digit' that appears later:
+    the newcomer, whose batch route would be /predict/digits, is the one refused."""
+    shutil.move(model_repo / "digit", model_repo / "digits")
+    version = next((model_repo / "digits").iterdir())
+    metadata = json.loads((version / "metadata.json").read_text())
+    (version / "metadata.json").write_text(json.dumps({**metadata, "name": "digits"}))
+    with TestClient(create_app(make_settings())) as served:
+        assert served.get("/readyz").json()["models"]["digits"] == int(version.name)
+        shutil.copytree(version, model_repo / "digit" / version.name)
+        (model_repo / "digit" / version.name / "metadata.json").write_text(
+            json.dumps({**metadata, "name": "digit"})
+        )
+        served.post("/admin/reload")
+        models = served.get("/models").json()
+        assert "digits" in {m["name"] for m in models["models"]}
+        refused = {u["name"]: u["reason"] for u in models["unavailable"]}
+        assert refused["digit"] == "route /predict/digits is already served for model 'digits'"

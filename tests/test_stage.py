@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 
 import numpy as np
 import pytest
 
 from service.errors import InvalidImage, QueueFull, RequestTimedOut
-from service.serving.stage import GROUP_BYTES, PreprocessStage
+from service.serving.stage import GROUP_BYTES, LARGE_BYTES, PreprocessStage
 
 
 def rows_of(rows: list[bytes]) -> np.ndarray:
@@ -130,5 +131,27 @@ async def test_an_expensive_input_delays_only_its_own_request():
         assert len(cheap) == 50 and not expensive.done()
         gate.set()
         await expensive
+    finally:
+        stage.close()
+
+
+def where_and_how_nice(rows: list[bytes]) -> tuple[int, int]:
+    """Runs in the large lane's process: its pid and niceness."""
+    if rows[0] == b"bad":
+        raise InvalidImage("not an image")
+    return os.getpid(), os.nice(0)
+
+
+async def test_large_jobs_run_in_a_process_of_their_own_at_a_lower_priority():
+    stage = PreprocessStage(workers=1, max_queue=10, timeout_s=60)
+    try:
+        pid, niceness = await stage.run(where_and_how_nice, [b"photo"], cost=LARGE_BYTES)
+        assert pid != os.getpid() and niceness >= os.nice(0) + 10
+        again, _ = await stage.run(where_and_how_nice, [b"photo"], cost=LARGE_BYTES)
+        assert again == pid  # one process, kept
+        with pytest.raises(InvalidImage, match="not an image"):
+            await stage.run(where_and_how_nice, [b"bad"], cost=LARGE_BYTES)
+        small_pid, _ = await stage.run(where_and_how_nice, [b"drawing"], cost=100)
+        assert small_pid == os.getpid()  # small jobs stay in this process's threads
     finally:
         stage.close()

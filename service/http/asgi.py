@@ -24,8 +24,30 @@ class ClientGone(Exception):
     """The client disconnected before its request body arrived in full."""
 
 
+# The request headers the service itself reads, found in one pass over the headers.
+KNOWN_HEADERS = frozenset(
+    {b"content-length", b"content-type", b"transfer-encoding", b"x-request-id"}
+)
+HEADERS_KEY = "digitpass.headers"
+
+
+def known_headers(scope: Scope) -> dict[bytes, bytes]:
+    """The first value of each of ``KNOWN_HEADERS`` the request has (one pass, cached)."""
+    found = scope.get(HEADERS_KEY)
+    if found is None:
+        found = {}
+        for key, value in scope.get("headers", ()):
+            if key in KNOWN_HEADERS and key not in found:
+                found[key] = value
+        scope[HEADERS_KEY] = found
+    return found
+
+
 def header(scope: Scope, name: bytes) -> str | None:
     """The first value of header ``name`` (lower case), stripped; ``None`` if absent."""
+    if name in KNOWN_HEADERS:
+        value = known_headers(scope).get(name)
+        return None if value is None else value.decode("latin-1").strip()
     for key, value in scope.get("headers", ()):
         if key == name:
             return value.decode("latin-1").strip()
@@ -41,9 +63,10 @@ def declared_length_error(scope: Scope, max_bytes: int) -> ServiceError | None:
 
     Checked before any body byte is read, so an oversized upload costs nothing.
     """
-    declared = header(scope, b"content-length")
+    declared = known_headers(scope).get(b"content-length")
     if declared is None:
         return None
+    declared = declared.strip()
     if not declared.isdigit():
         return MalformedRequest("invalid Content-Length header")
     if int(declared) > max_bytes:

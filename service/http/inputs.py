@@ -23,6 +23,9 @@ def parse_query(raw: str) -> dict[str, str]:
 
     Without escapes (``%``, ``+``) a split is all it takes; otherwise ``parse_qsl``.
     """
+    if "&" not in raw and "%" not in raw and "+" not in raw:  # hours=4: the usual query
+        key, _, value = raw.partition("=")
+        return {key: value} if raw else {}
     if raw.count("&") >= MAX_QUERY_FIELDS:
         raise InvalidInput(f"at most {MAX_QUERY_FIELDS} query parameters")
     if "%" not in raw and "+" not in raw:

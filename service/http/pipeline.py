@@ -25,6 +25,7 @@ from service.http.asgi import (
     Scope,
     Send,
     declared_length_error,
+    known_headers,
     send_json,
     too_large,
 )
@@ -63,7 +64,7 @@ class ObservedLayer:
         status = CLIENT_CLOSED
         request_id = self._ids.of(scope)
         scope[REQUEST_ID_KEY] = request_id
-        id_header = (b"x-request-id", request_id.encode("ascii"))
+        id_header = (b"x-request-id", request_id)
 
         async def recording_send(message: Message) -> None:
             nonlocal status
@@ -77,7 +78,7 @@ class ObservedLayer:
         except ClientGone:
             log_event(logger, "client_disconnected", logging.DEBUG, path=scope["path"])
         except Exception as exc:
-            reply = error_response(exc, scope["path"], request_id)  # logged there
+            reply = error_response(exc, scope["path"], request_id.decode())  # logged there
             if status == CLIENT_CLOSED:  # nothing sent yet: the error is the answer
                 await send_json(recording_send, reply.status, reply.body, reply.headers)
         finally:
@@ -97,21 +98,23 @@ class RequestIds:
     MAX_LENGTH = 128
 
     def __init__(self) -> None:
-        self._prefix = secrets.token_hex(6)
+        self._prefix = secrets.token_hex(6).encode()
         self._counter = itertools.count(1)
 
-    def of(self, scope: Scope) -> str:
-        for key, value in scope["headers"]:
-            if key == b"x-request-id":
-                if 0 < len(value) <= self.MAX_LENGTH and value.isascii():
-                    text = value.decode("ascii")
-                    if text.isprintable():
-                        return text
-                break
-        return f"{self._prefix}-{next(self._counter):x}"
+    def of(self, scope: Scope) -> bytes:
+        """The id as ASCII bytes, as the header carries it."""
+        value = known_headers(scope).get(b"x-request-id")
+        if (
+            value is not None
+            and 0 < len(value) <= self.MAX_LENGTH
+            and value.isascii()
+            and value.decode("ascii").isprintable()
+        ):
+            return value
+        return b"%s-%x" % (self._prefix, next(self._counter))
 
 
-def log_access(scope: Scope, status: int, seconds: float, request_id: str) -> None:
+def log_access(scope: Scope, status: int, seconds: float, request_id: bytes) -> None:
     client = scope.get("client")
     log_event(
         access_logger,
@@ -120,7 +123,7 @@ def log_access(scope: Scope, status: int, seconds: float, request_id: str) -> No
         path=scope["path"],
         status=status,
         duration_ms=round(seconds * 1000, 3),
-        request_id=request_id,
+        request_id=request_id.decode("ascii"),
         client=client[0] if client else None,
     )
 
@@ -134,12 +137,14 @@ class BodyLimitLayer:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        refused = declared_length_error(scope, self.max_bytes)
-        if refused is not None:
-            refused.headers["Connection"] = "close"  # the body is left unread
-            raise refused
-        if scope["method"] in BODILESS_METHODS and not has_body(scope):
-            await self.app(scope, receive, send)  # nothing to count
+        found = known_headers(scope)
+        if b"content-length" in found:
+            refused = declared_length_error(scope, self.max_bytes)
+            if refused is not None:
+                refused.headers["Connection"] = "close"  # the body is left unread
+                raise refused
+        elif scope["method"] in BODILESS_METHODS and b"transfer-encoding" not in found:
+            await self.app(scope, receive, send)  # no body: nothing to count
             return
         await self.app(scope, self._limited(receive), send)
 
@@ -159,11 +164,6 @@ class BodyLimitLayer:
             return message
 
         return limited_receive
-
-
-def has_body(scope: Scope) -> bool:
-    """Whether the request declares a body (a length, or chunked transfer)."""
-    return any(key in (b"content-length", b"transfer-encoding") for key, _ in scope["headers"])
 
 
 def build_pipeline(

@@ -45,7 +45,9 @@ class ModelRouter:
         claimed: dict[str, str] = {}
         table: dict[tuple[str, str], tuple[str, Route]] = {}
         refused = []
-        for name in sorted(models):
+        # Models routed already keep their paths; a newcomer that collides is refused.
+        routed = {name for name, _ in self._routes.values()}
+        for name in sorted(models, key=lambda n: (n not in routed, n)):
             routes = models[name].kind.routes()
             clash = next((r.path for r in routes if claimed.get(r.path, name) != name), None)
             if clash is not None:

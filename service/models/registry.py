@@ -45,6 +45,7 @@ class ScanReport:
 
     loaded: list[tuple[LoadedModel, LoadedModel | None]] = field(default_factory=list)
     failures: list[LoadFailure] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)  # model folders that are gone
 
 
 class ModelRegistry:
@@ -81,7 +82,16 @@ class ModelRegistry:
         """Bring every model to its newest good version (runs in a worker thread)."""
         with self._lock:
             report = ScanReport()
-            for name in list_models(self.root):
+            names = list_models(self.root)
+            for name in set(self._models) - set(names):  # the folder was removed: unload
+                del self._models[name]
+                report.removed.append(name)
+                log_event(logger, "model_removed", logging.WARNING, model=name)
+            for name in set(self._unavailable) - set(names):
+                del self._unavailable[name]
+            for name in set(self._refused) - set(names):
+                del self._refused[name]  # may come back under a name that no longer clashes
+            for name in names:
                 if name in self._refused:
                     continue
                 problem = name_problem(name)

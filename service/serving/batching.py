@@ -100,7 +100,7 @@ class DynamicBatcher:
             await self._worker
         self._executor.shutdown(wait=True)
 
-    async def submit(self, rows: Sequence[Any]) -> Any:
+    async def submit(self, rows: Sequence[Any], timeout_s: float | None = None) -> Any:
         """Queue one request's rows and wait for its result.
 
         Raises :class:`QueueFull` (503) when the queue is full, :class:`RequestTimedOut`
@@ -116,7 +116,7 @@ class DynamicBatcher:
         self._on_queue_depth(self.queue_depth)
         self._wakeup.set()
         # One timer handle per request: cheaper than asyncio.wait_for's extra future.
-        timer = loop.call_later(self._timeout_s, self._expire, future)
+        timer = loop.call_later(timeout_s or self._timeout_s, self._expire, future)
         try:
             return await future
         finally:

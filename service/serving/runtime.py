@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
@@ -124,7 +125,7 @@ class ServingRuntime:
     def _swap_in(self, report: ScanReport) -> None:
         for model, _previous in report.loaded:
             batcher = DynamicBatcher(
-                f"{model.name}-v{model.number}",
+                model.name,
                 None,  # set below: the batch runs on this served version
                 max_batch_size=self.settings.max_batch_size,
                 max_delay_s=self.settings.max_batch_delay_s,
@@ -144,7 +145,12 @@ class ServingRuntime:
             self.metrics.reloads.labels(model.name, "loaded").inc()
         for failure in report.failures:
             self.metrics.reloads.labels(failure.name, "failed").inc()
-        if report.loaded and self._on_served_changed is not None:
+        for name in report.removed:
+            served = self.served.pop(name, None)
+            if served is not None:
+                self._retire(served)
+                self.metrics.model_version.labels(name).set(0)
+        if (report.loaded or report.removed) and self._on_served_changed is not None:
             refused = self._on_served_changed({n: s.model for n, s in self.served.items()})
             for name, reason in refused:
                 self.registry.refuse(name, reason)
@@ -177,11 +183,14 @@ class ServingRuntime:
         served.leases += 1
         try:
             kind = served.model.kind
-            if kind.heavy_inputs:
-                prepared = await self.stage.run(kind.prepare, rows)
+            if kind.heavy_inputs:  # the request's time limit covers both stages
+                started = time.monotonic()
+                prepared = await self.stage.run(kind.prepare, rows, kind.cost(rows))
+                left = self.settings.request_timeout_s - (time.monotonic() - started)
+                answers = await served.batcher.submit(prepared, timeout_s=max(left, 0.001))
             else:
                 prepared = kind.prepare(rows)
-            answers = await served.batcher.submit(prepared)
+                answers = await served.batcher.submit(prepared)
         finally:
             served.leases -= 1
             if served.retired and served.leases == 0:

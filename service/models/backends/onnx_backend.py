@@ -42,13 +42,13 @@ class OnnxBackend:
                 str(model_path), sess_options=options, providers=list(choice.providers)
             )
         except Exception as exc:  # onnxruntime raises its own untyped errors
-            raise BackendError(f"{model_path}: ONNX Runtime could not load it: {exc}") from exc
+            raise BackendError(f"{model_path.name}: ONNX Runtime could not load it: {exc}") from exc
         self.providers = tuple(self._session.get_providers())
         # ONNX Runtime silently falls back to the CPU when CUDA libraries are missing.
         self.device = "cuda" if CUDA_PROVIDER in self.providers else "cpu"
         if device == "cuda" and self.device != "cuda":
             raise BackendError(
-                f"{model_path}: device=cuda requested but ONNX Runtime could not start its "
+                f"{model_path.name}: device=cuda requested but ONNX Runtime could not start its "
                 "CUDA provider (are the CUDA 13 and cuDNN 9 libraries installed? "
                 "pip install 'digitpass[cuda]')"
             )
@@ -56,7 +56,7 @@ class OnnxBackend:
         outputs = {o.name for o in self._session.get_outputs()}
         if input_name not in inputs or output_name not in outputs:
             raise BackendError(
-                f"{model_path}: expects input {input_name!r} and output {output_name!r}, "
+                f"{model_path.name}: expects input {input_name!r} and output {output_name!r}, "
                 f"file has {sorted(inputs)} -> {sorted(outputs)}"
             )
         self._input_name = input_name

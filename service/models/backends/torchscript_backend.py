@@ -30,7 +30,7 @@ class TorchScriptBackend:
         try:
             self._module = torch.jit.load(str(model_path), map_location=self._device).eval()
         except Exception as exc:  # torch raises RuntimeError and friends
-            raise BackendError(f"{model_path}: torch.jit.load failed: {exc}") from exc
+            raise BackendError(f"{model_path.name}: torch.jit.load failed: {exc}") from exc
         self.device = choice.device
         self.providers: tuple[str, ...] = (f"torch-{choice.device}",)
 

@@ -108,6 +108,10 @@ class ModelKind:
         """
         raise NotImplementedError
 
+    def cost(self, rows: Sequence[Any]) -> int:
+        """What preparing ``rows`` costs, in bytes of input (the stage's lanes go by it)."""
+        return sum(len(row) if isinstance(row, bytes | bytearray) else 8 for row in rows)
+
     def stack(self, items: Sequence[Sequence[Any]]) -> np.ndarray:
         """A batch of requests' prepared rows -> float32 ``[rows, *input.shape[1:]]``,
         in order (called in the inference thread, once per batch)."""
