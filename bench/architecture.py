@@ -163,3 +163,76 @@ def run_architecture(rounds: int, duration_s: float, tool: str) -> dict[str, Any
         },
         "results": results,
     }
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def summary(data: dict[str, Any]) -> list[list[str]]:
+    """Rows of the before/after table: medians over rounds, the change, the target."""
+
+    def side(name: str, pick: Any) -> float:
+        return _median([pick(r) for r in data["results"] if r["side"] == name])
+
+    def photo_ratio(r: dict[str, Any]) -> float:
+        return r["digit_with_photos"]["p99_ms"] / r["digit"]["p99_ms"]
+
+    rows = []
+    measures = [
+        (
+            "`GET /predict/pass`: server CPU per request (ms)",
+            lambda r: r["pass"]["cpu_ms_per_req"],
+            "at most +5%",
+            1.05,
+            "le",
+        ),
+        ("`GET /predict/pass`: req/s", lambda r: r["pass"]["rps"], "", None, ""),
+        (
+            "`POST /predict/digit` (28x28): req/s",
+            lambda r: r["digit"]["rps"],
+            "no lower",
+            1.0,
+            "ge",
+        ),
+        (
+            "`POST /predict/digit`: server CPU per upload (ms)",
+            lambda r: r["digit"]["cpu_ms_per_req"],
+            "at most +10%",
+            1.10,
+            "le",
+        ),
+        ("`POST /predict/digit`: p99 (ms)", lambda r: r["digit"]["p99_ms"], "", None, ""),
+        (
+            "the same uploads, one 12-Mpx photo a second: p99 (ms)",
+            lambda r: r["digit_with_photos"]["p99_ms"],
+            "",
+            None,
+            "",
+        ),
+        ("p99 with photos / p99 without", photo_ratio, "after: at most 1.20", None, ""),
+    ]
+    for label, pick, target, bound, sense in measures:
+        before, after = side("before", pick), side("after", pick)
+        change = f"{(after / before - 1) * 100:+.1f}%" if before else "-"
+        if bound is not None:
+            met = after <= before * bound if sense == "le" else after >= before * bound
+            target = f"{target}: {'met' if met else '**missed**'}"
+        elif label.startswith("p99 with photos"):
+            target = f"{target}: {'met' if after <= 1.20 else '**missed**'}"
+        rows.append([label, f"{before:.4g}", f"{after:.4g}", change, target])
+    photos = [s for r in data["results"] if r["side"] == "after" for s in r["photos"]]
+    ok = sum(1 for status, _ in photos if status == 200)
+    seconds = _median([t for _, t in photos[1:]]) if len(photos) > 1 else 0.0
+    rows.append(
+        [
+            "photos answered 200 (after)",
+            "",
+            f"{ok} of {len(photos)}",
+            "",
+            f"median {seconds:.2f} s each",
+        ]
+    )
+    return rows

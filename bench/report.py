@@ -166,6 +166,53 @@ def _history(results_dir: Path) -> list[str]:
     ]
 
 
+def _architecture(data: dict[str, Any]) -> list[str]:
+    from bench.architecture import summary
+
+    config = data["config"]
+    rounds = [
+        [
+            str(r["round"]),
+            r["side"],
+            f"{r['pass']['rps']:.0f}",
+            f"{r['pass']['cpu_ms_per_req']:.4f}",
+            f"{r['digit']['rps']:.0f}",
+            f"{r['digit']['cpu_ms_per_req']:.4f}",
+            f"{r['digit']['p99_ms']:.1f}",
+            f"{r['digit_with_photos']['p99_ms']:.1f}",
+            str(r["pass"]["errors"] + r["digit"]["errors"] + r["digit_with_photos"]["errors"]),
+        ]
+        for r in data["results"]
+    ]
+    return [
+        "## Serving architecture: before and after",
+        f'Reproduce: `{data["meta"]["command"]}`. "Before" is the service at commit '
+        f"{data['baseline_commit']} (the release before one HTTP pipeline and the "
+        'preprocessing stage), unpacked from git and run from there; "after" is this '
+        f"checkout. {config['rounds']} rounds, each starting both sides fresh in alternating "
+        f"order; {config['duration_s']:g} s per load at concurrency {config['level']} with "
+        f"{config['tool']}; the photo is a {config['photo_pixels'] / 1e6:.0f}-megapixel JPEG "
+        f"of {config['photo_bytes'] / 1e6:.1f} MB. Medians over the rounds:",
+        table(["measure", "before", "after", "change", "target"], summary(data), "lrrrl"),
+        "Every round:",
+        table(
+            [
+                "round",
+                "side",
+                "pass req/s",
+                "pass CPU ms",
+                "digit req/s",
+                "digit CPU ms",
+                "digit p99 ms",
+                "with photos p99 ms",
+                "errors",
+            ],
+            rounds,
+            "ll" + "r" * 7,
+        ),
+    ]
+
+
 def render(results_dir: Path = RESULTS_DIR) -> str:
     serving = load(results_dir, "serving")
     inference = load(results_dir, "inference")
@@ -216,6 +263,9 @@ def render(results_dir: Path = RESULTS_DIR) -> str:
             "temporary repository; seconds per epoch include the per-epoch evaluation.",
             training_table(training),
         ]
+    architecture = load(results_dir, "architecture")
+    if architecture is not None:
+        parts += _architecture(architecture)
     parts += _history(results_dir)
     if NOTES_PATH.is_file():
         parts += ["## Notes", NOTES_PATH.read_text().strip()]

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
+import sys
 import threading
 
 import numpy as np
 import pytest
 
 from service.errors import InvalidImage, QueueFull, RequestTimedOut
+from service.imaging.pipeline import ImageSpec
+from service.models.kinds.image import prepare_images
 from service.serving.stage import GROUP_BYTES, LARGE_BYTES, PreprocessStage
+from service.serving.subprocess_pool import WorkerDied
+from service.serving.worker import whoami
 
 
 def rows_of(rows: list[bytes]) -> np.ndarray:
@@ -135,23 +141,32 @@ async def test_an_expensive_input_delays_only_its_own_request():
         stage.close()
 
 
-def where_and_how_nice(rows: list[bytes]) -> tuple[int, int]:
-    """Runs in the large lane's process: its pid and niceness."""
-    if rows[0] == b"bad":
-        raise InvalidImage("not an image")
-    return os.getpid(), os.nice(0)
+async def test_large_jobs_run_in_a_process_of_their_own_at_a_lower_priority(mnist_pngs):
+    stage = PreprocessStage(workers=1, max_queue=10, timeout_s=60)
+    spec = ImageSpec()
+    try:
+        pid, niceness = await stage.run(whoami, [], cost=LARGE_BYTES)
+        assert pid != os.getpid() and niceness >= os.nice(0) + 10
+        again, _ = await stage.run(whoami, [], cost=LARGE_BYTES)
+        assert again == pid  # one worker, kept
+        here, _ = await stage.run(whoami, [], cost=100)
+        assert here == os.getpid()  # small jobs stay in this process's threads
+        prepare = functools.partial(prepare_images, spec, 25_000_000)
+        rows = await stage.run(prepare, [mnist_pngs[0][0]], cost=LARGE_BYTES)
+        assert rows.shape == (1, 784)
+        with pytest.raises(InvalidImage):
+            await stage.run(prepare, [b"not an image"], cost=LARGE_BYTES)
+    finally:
+        stage.close()
 
 
-async def test_large_jobs_run_in_a_process_of_their_own_at_a_lower_priority():
+async def test_a_worker_that_dies_fails_its_own_job_and_the_next_job_gets_a_new_one():
     stage = PreprocessStage(workers=1, max_queue=10, timeout_s=60)
     try:
-        pid, niceness = await stage.run(where_and_how_nice, [b"photo"], cost=LARGE_BYTES)
-        assert pid != os.getpid() and niceness >= os.nice(0) + 10
-        again, _ = await stage.run(where_and_how_nice, [b"photo"], cost=LARGE_BYTES)
-        assert again == pid  # one process, kept
-        with pytest.raises(InvalidImage, match="not an image"):
-            await stage.run(where_and_how_nice, [b"bad"], cost=LARGE_BYTES)
-        small_pid, _ = await stage.run(where_and_how_nice, [b"drawing"], cost=100)
-        assert small_pid == os.getpid()  # small jobs stay in this process's threads
+        first, _ = await stage.run(whoami, [], cost=LARGE_BYTES)
+        with pytest.raises(WorkerDied):
+            await stage.run(sys.exit, 3, cost=LARGE_BYTES)  # the worker process exits
+        second, _ = await stage.run(whoami, [], cost=LARGE_BYTES)
+        assert second != first
     finally:
         stage.close()

@@ -16,16 +16,15 @@ from service.serving.runtime import ServingRuntime
 router = APIRouter(tags=["operations"])
 
 
-@router.api_route(
-    "/healthz", methods=["GET", "HEAD"], summary="Liveness: 200 while the process runs"
-)
+@router.get("/healthz", summary="Liveness: 200 while the process runs")
+@router.head("/healthz", include_in_schema=False)
 async def healthz() -> Health:
     return Health(status="ok")
 
 
-@router.api_route(
+@router.head("/readyz", include_in_schema=False)
+@router.get(
     "/readyz",
-    methods=["GET", "HEAD"],
     summary="Readiness: 200 when the models are loaded, else 503",
     responses={503: {"model": ErrorResponse}},
 )

@@ -1,4 +1,5 @@
-"""Building blocks of the digit image preprocessing; the public API is ``service.imaging.pipeline``.
+"""The digit image preprocessing. ``pipeline`` is the public API and calls the stages
+in order; the others are the stages, and ``levels`` what several of them share.
 
 * ``decode``: bytes -> a small float32 grayscale array (any format, mode, size, EXIF
   orientation, transparency), with the pixel-count limit checked from the header.
@@ -8,4 +9,6 @@
 * ``box``: the ink's bounding box, specks ignored, faint fringe taken in.
 * ``canonical``: pass-through for uploads that already are a model canvas.
 * ``geometry``: ink crop -> the MNIST canvas (stroke width, fit box, centre of mass).
+* ``levels``: the shared grey levels (the box level, a stroke's peak) and helpers.
+* ``confidence``: where a reading counts as uncertain.
 """

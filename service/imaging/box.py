@@ -10,12 +10,10 @@ from __future__ import annotations
 import numpy as np
 
 from service.errors import NoDigitFound
-from service.imaging.ink import NO_DIGIT
+from service.imaging.levels import BOX_LEVEL, NO_DIGIT, STROKE_PEAK
 
-BOX_LEVEL = 0.2 * 255  # ink level (after stretching) that counts for the bounding box
 FRINGE_LEVEL = 8.0  # ... and for the faint fringe around it (above JPEG's ringing)
 SPECK_MASS = 0.02  # detached runs holding less of the ink than this are specks
-STROKE_PEAK = 0.5 * 255  # ... and so are those whose ink never gets this bright
 MIN_DIGIT = 3  # the ink box's longer side must be at least this many pixels
 MIN_DIGIT_SHARE = 0.02  # ... and this share of the image's longer side
 

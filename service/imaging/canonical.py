@@ -12,11 +12,11 @@ import functools
 
 import numpy as np
 
+from service.imaging.levels import BOX_LEVEL, STROKE_PEAK
+
 CLEAN_LEVEL = 8.0  # background pixels may differ from pure black (or white) by this much
-BOX_LEVEL = 0.2 * 255  # ink level that counts for the bounding box
 BOX_SLACK = 1  # the ink box's longer side may differ from fit_box by this many pixels
 MASS_SLACK = 1.5  # the centre of mass may be this many pixels from the canvas centre
-MIN_PEAK = 0.5 * 255  # the brightest ink must reach this (a faint image needs stretching)
 
 
 def canonical_canvas(gray: np.ndarray, height: int, width: int, fit_box: int) -> np.ndarray | None:
@@ -35,7 +35,7 @@ def canonical_canvas(gray: np.ndarray, height: int, width: int, fit_box: int) ->
             return None
         ink = 255.0 - gray
         row_peak, col_peak = 255.0 - row_low, 255.0 - col_low
-    if row_peak.max() < MIN_PEAK:
+    if row_peak.max() < STROKE_PEAK:  # faint: the full procedure stretches it
         return None
     longest = max(_extent(row_peak > BOX_LEVEL), _extent(col_peak > BOX_LEVEL))
     if abs(longest - fit_box) > BOX_SLACK:

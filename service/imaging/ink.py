@@ -25,8 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from service.errors import NoDigitFound
-
-NO_DIGIT = "no digit found"
+from service.imaging.levels import NO_DIGIT, border_pixels
 
 MIN_CONTRAST = 20.0  # grey levels between background and ink below which there is no digit
 PEAK_SIGMAS = 6.0  # ... or fewer background standard deviations than this
@@ -152,11 +151,6 @@ def _median(values: np.ndarray) -> float:
     """Upper median, without ``np.median``'s overhead on small arrays."""
     middle = values.size // 2
     return float(np.partition(values, middle)[middle])
-
-
-def border_pixels(gray: np.ndarray) -> np.ndarray:
-    """The outermost rows and columns, each pixel once."""
-    return np.concatenate((gray[0], gray[-1], gray[1:-1, 0], gray[1:-1, -1]))
 
 
 def _flat_level(gray: np.ndarray) -> float | None:

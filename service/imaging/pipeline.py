@@ -38,7 +38,8 @@ from service.imaging.box import fringe, ink_box
 from service.imaging.canonical import canonical_canvas
 from service.imaging.decode import decode_gray
 from service.imaging.geometry import fit_patch, place_by_mass
-from service.imaging.ink import NO_DIGIT, ink_image
+from service.imaging.ink import ink_image
+from service.imaging.levels import NO_DIGIT
 from service.imaging.sheet import isolate_sheet
 
 __all__ = ["NO_DIGIT", "ImageSpec", "canvas_from_gray", "preprocess_image", "to_canvas"]

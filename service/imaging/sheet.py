@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from service.imaging.ink import border_pixels
+from service.imaging.levels import border_pixels
 
 GRID = 48  # coarse cells along the shorter side
 DRAWN_BORDER = 2.0  # a border this uniform (p90 - p10) is a drawing's canvas, not a table

@@ -83,6 +83,8 @@ class ServingRuntime:
 
     async def start(self) -> None:
         await self.reload()
+        if any(s.model.kind.heavy_inputs for s in self.served.values()):
+            self.stage.start()  # the large lane's worker, so that no photo waits for it
         self.started = True
         if self.settings.reload_interval_s > 0:
             self._poller = asyncio.create_task(self._poll(), name="model-poller")

@@ -8,10 +8,10 @@ in one of two lanes, by their cost (``cost``, from the caller, in bytes of input
 * small jobs (a drawing, an MNIST crop: most traffic) in a pool of ``workers``
   threads; each hand-off takes what is waiting, up to ``GROUP_BYTES`` of it, so that
   one thread wake-up serves many requests;
-* large jobs (a phone photo: ``LARGE_BYTES`` and more) one at a time in a separate
-  process at a lower CPU priority (``nice`` +10): it holds no lock the event loop or
-  the inference thread need, and the kernel serves them first. It starts at the first
-  large job.
+* large jobs (a phone photo: ``LARGE_BYTES`` and more) one at a time in a worker
+  process of their own at a lower CPU priority (``nice`` +10,
+  ``service.serving.worker``): it holds no lock the event loop or the inference
+  thread need, and the kernel serves them first. It starts with the service.
 
 A job whose request has given up (timed out, client gone) is dropped before it runs.
 """
@@ -19,21 +19,19 @@ A job whose request has given up (timed out, client gone) is dropped before it r
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
-import os
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from service.errors import QueueFull, RequestTimedOut
+from service.serving.subprocess_pool import SubprocessExecutor
 
 GROUP_BYTES = 256 * 1024  # small inputs up to this much in all share one hand-off
 GROUP_JOBS = 64
 LARGE_BYTES = 256 * 1024  # from this cost on, a job runs in the large lane
-LARGE_NICENESS = 10
 
 Prepare = Callable[[Sequence[Any]], Any]
 
@@ -45,10 +43,6 @@ class _Job:
     cost: int
     future: asyncio.Future[Any]
     enqueued_at: float = field(default_factory=time.monotonic)
-
-
-def _lower_priority() -> None:
-    os.nice(LARGE_NICENESS)
 
 
 class _Lane:
@@ -103,6 +97,12 @@ class _Lane:
                 job.future.set_result(result)
         self.dispatch(loop)
 
+    def warm_up(self) -> None:
+        if self._executor is None:
+            self._executor = self._make_executor()
+        if isinstance(self._executor, SubprocessExecutor):
+            self._executor.start()  # in the background; nobody waits for it
+
     def close(self) -> None:
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
@@ -117,15 +117,12 @@ class PreprocessStage:
             workers,
             GROUP_JOBS,
         )
-        self._large = _Lane(
-            lambda: ProcessPoolExecutor(
-                max_workers=1,
-                mp_context=multiprocessing.get_context("forkserver"),
-                initializer=_lower_priority,
-            ),
-            1,
-            1,
-        )
+        self._large = _Lane(SubprocessExecutor, 1, 1)
+
+    def start(self) -> None:
+        """Start the large lane's process now, in the background, rather than at the
+        first photo (whose answer would wait for it)."""
+        self._large.warm_up()
 
     @property
     def queue_depth(self) -> int:
