@@ -9,11 +9,10 @@ from typing import Any
 
 import torch
 
-from training import metadata, plots
-from training.export import ONNX_OPSET
+from training import plots
 from training.passing.data import PassData
 from training.passing.model import PassProbability
-from training.release import Release, release
+from training.table_release import release_table_model
 
 TASK = "binary-classifier"
 INPUT_SPEC = {
@@ -51,37 +50,19 @@ def publish_pass(
             folder / "probability_curve.png",
         )
 
-    meta = metadata.base_metadata(
+    return release_table_model(
         name="pass",
         task=TASK,
-        onnx_opset=ONNX_OPSET,
-        training={
-            "seed": args.seed,
-            "config": {**metadata.config_of(args), **recipe},
-            "device": "cpu",
-            "epochs_run": recipe["epochs"],
-            "train_seconds": round(train_seconds, 3),
-        },
-        dataset={
-            "name": args.data.name,
-            "path": metadata.portable_path(args.data),
-            "train_size": len(data),
-            "val_size": 0,
-            "test_size": 0,
-        },
+        model=model,
+        args=args,
+        csv_path=args.data,
+        rows=len(data),
+        recipe=recipe,
+        train_seconds=train_seconds,
         metrics=metrics,
         input_spec=INPUT_SPEC,
         output_spec=OUTPUT_SPEC,
         labels=LABELS,
-    )
-    item = Release(
-        name="pass",
-        model=model,
-        input_name=INPUT_SPEC["name"],
-        output_name=OUTPUT_SPEC["name"],
-        output_kind=OUTPUT_SPEC["kind"],
         parity_inputs=torch.cat([data.hours, grid]),
-        metadata=meta,
         write_plots=write_plots,
     )
-    return release(item, args.repository, keep=args.keep)

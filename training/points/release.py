@@ -10,11 +10,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from training import metadata, plots
-from training.export import ONNX_OPSET
+from training import plots
 from training.points.data import PointsData
 from training.points.train import GATE_HOURS
-from training.release import Release, release
+from training.table_release import release_table_model
 
 TASK = "scalar-regressor"
 INPUT_SPEC = {
@@ -52,37 +51,19 @@ def publish_points(
             folder / "fit_line.png",
         )
 
-    meta = metadata.base_metadata(
+    return release_table_model(
         name="points",
         task=TASK,
-        onnx_opset=ONNX_OPSET,
-        training={
-            "seed": args.seed,
-            "config": {**metadata.config_of(args), **recipe},
-            "device": "cpu",
-            "epochs_run": recipe["epochs"],
-            "train_seconds": round(train_seconds, 3),
-        },
-        dataset={
-            "name": args.points_data.name,
-            "path": metadata.portable_path(args.points_data),
-            "train_size": len(data),
-            "val_size": 0,
-            "test_size": 0,
-        },
+        model=layer,
+        args=args,
+        csv_path=args.points_data,
+        rows=len(data),
+        recipe=recipe,
+        train_seconds=train_seconds,
         metrics=metrics,
         input_spec=INPUT_SPEC,
         output_spec=OUTPUT_SPEC,
         labels=LABELS,
-    )
-    item = Release(
-        name="points",
-        model=layer,
-        input_name=INPUT_SPEC["name"],
-        output_name=OUTPUT_SPEC["name"],
-        output_kind=OUTPUT_SPEC["kind"],
         parity_inputs=torch.cat([data.hours, grid]),
-        metadata=meta,
         write_plots=write_plots,
     )
-    return release(item, args.repository, keep=args.keep)
