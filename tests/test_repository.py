@@ -168,3 +168,20 @@ def test_output_kinds():
     assert interpret(values, "probabilities") is values
     with pytest.raises(ValueError, match="unknown output kind"):
         interpret(values, "softmax")
+
+
+def string_values(value: object) -> list[str]:
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in string_values(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in string_values(v)]
+    return [value] if isinstance(value, str) else []
+
+
+@pytest.mark.parametrize("metadata_path", sorted(MODELS_DIR.glob("*/*/metadata.json")), ids=str)
+def test_committed_metadata_holds_no_absolute_path(metadata_path):
+    """Published metadata says nothing about the training machine's folders."""
+    absolute = [
+        s for s in string_values(json.loads(metadata_path.read_text())) if s.startswith("/")
+    ]
+    assert absolute == []
