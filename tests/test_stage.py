@@ -1,4 +1,7 @@
-"""The preprocessing stage, without HTTP: a bounded pool of its own for costly inputs."""
+"""The preprocessing stage, without HTTP: bounded queues and worker processes of its own.
+
+The jobs come from ``tests/stage_support.py``: they run in the stage's worker processes.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ import asyncio
 import functools
 import os
 import sys
-import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,144 +17,116 @@ import pytest
 from service.errors import InvalidImage, QueueFull, RequestTimedOut
 from service.imaging.pipeline import ImageSpec
 from service.models.kinds.image import prepare_images
-from service.serving.stage import GROUP_BYTES, LARGE_BYTES, PreprocessStage
+from service.serving.stage import GROUP_BYTES, GROUP_JOBS, LARGE_BYTES, PreprocessStage, _Job, _Lane
 from service.serving.subprocess_pool import WorkerDied
 from service.serving.worker import whoami
+from tests.stage_support import gated, logged, prepare_or_fail, rows_of
 
 
-def rows_of(rows: list[bytes]) -> np.ndarray:
-    return np.full((len(rows), 2), float(len(rows[0])), dtype=np.float32)
+@pytest.fixture
+async def stage():
+    made = PreprocessStage(workers=1, max_queue=3, timeout_s=30)
+    yield made
+    made.close()
 
 
-async def test_each_request_gets_its_own_rows():
-    stage = PreprocessStage(workers=2, max_queue=100, timeout_s=10)
-    try:
-        results = await asyncio.gather(*(stage.run(rows_of, [b"x" * n]) for n in range(1, 41)))
-        assert [int(r[0, 0]) for r in results] == list(range(1, 41))
-    finally:
-        stage.close()
+def log_of(path: Path) -> list[str]:
+    return path.read_text().split() if path.exists() else []
+
+
+async def test_each_request_gets_its_own_rows(stage):
+    stage._max_queue = 100
+    results = await asyncio.gather(*(stage.run(rows_of, [b"x" * n]) for n in range(1, 41)))
+    assert [int(r[0, 0]) for r in results] == list(range(1, 41))
 
 
 async def test_small_jobs_share_a_hand_off_and_a_large_one_goes_alone():
-    threads: list[tuple[str, int]] = []
-    gate = threading.Event()
+    loop = asyncio.get_running_loop()
+    lane = _Lane(niceness=0, workers=1, group_jobs=GROUP_JOBS)
+    for cost in [10] * 5 + [GROUP_BYTES] + [10] * (GROUP_JOBS + 3):
+        lane.pending.append(_Job(rows_of, [b""], cost, loop.create_future()))
+    groups = []
+    while lane.pending:
+        groups.append(len(lane._take()))
+    assert groups == [5, 1, GROUP_JOBS, 3]
 
-    def record(rows: list[bytes]) -> np.ndarray:
-        if rows[0] == b"block":
-            gate.wait(10)
-        threads.append((threading.current_thread().name, len(rows[0])))
-        return rows_of(rows)
 
-    stage = PreprocessStage(workers=1, max_queue=100, timeout_s=10)
+async def test_a_job_that_gave_up_is_never_taken():
+    loop = asyncio.get_running_loop()
+    lane = _Lane(niceness=0, workers=1, group_jobs=GROUP_JOBS)
+    jobs = [_Job(rows_of, [b""], 10, loop.create_future()) for _ in range(3)]
+    jobs[1].future.cancel()
+    lane.pending.extend(jobs)
+    assert lane._take() == [jobs[0], jobs[2]]
+
+
+async def test_a_bad_input_fails_only_its_own_request(stage):
+    results = await asyncio.gather(
+        stage.run(prepare_or_fail, [b"ok"]),
+        stage.run(prepare_or_fail, [b"bad"]),
+        return_exceptions=True,
+    )
+    assert isinstance(results[0], np.ndarray)
+    assert isinstance(results[1], InvalidImage) and results[1].detail == "not an image"
+
+
+async def test_a_full_queue_is_refused_at_once(stage, tmp_path):
+    gate, log = tmp_path / "gate", tmp_path / "log"
+    running = asyncio.ensure_future(stage.run(gated, [str(gate), str(log), "first"]))
+    await asyncio.sleep(0)  # it is handed to the only worker
+    queued = [asyncio.ensure_future(stage.run(logged, [str(log), f"q{i}"])) for i in range(3)]
+    await asyncio.sleep(0)
+    with pytest.raises(QueueFull):
+        await stage.run(logged, [str(log), "refused"])
+    gate.touch()
+    await asyncio.gather(running, *queued)
+    assert log_of(log) == ["first", "q0", "q1", "q2"]
+
+
+async def test_a_request_that_waited_too_long_is_504_and_its_work_is_never_done(tmp_path):
+    gate, log = tmp_path / "gate", tmp_path / "log"
+    stage = PreprocessStage(workers=1, max_queue=10, timeout_s=0.2)
     try:
-        blocker = asyncio.ensure_future(stage.run(record, [b"block"]))
-        await asyncio.sleep(0)  # let the only worker take the blocker
-        small = [asyncio.ensure_future(stage.run(record, [b"s" * 10])) for _ in range(5)]
-        large = asyncio.ensure_future(stage.run(record, [b"L" * GROUP_BYTES]))
-        await asyncio.sleep(0)
-        assert stage.queue_depth == 6
-        gate.set()
-        await asyncio.gather(blocker, *small, large)
-        assert [size for _, size in threads] == [5, 10, 10, 10, 10, 10, GROUP_BYTES]
-    finally:
-        stage.close()
-
-
-async def test_a_bad_input_fails_only_its_own_request():
-    def prepare(rows: list[bytes]) -> np.ndarray:
-        if rows[0] == b"bad":
-            raise InvalidImage("not an image")
-        return rows_of(rows)
-
-    stage = PreprocessStage(workers=1, max_queue=100, timeout_s=10)
-    try:
-        results = await asyncio.gather(
-            stage.run(prepare, [b"ok"]), stage.run(prepare, [b"bad"]), return_exceptions=True
-        )
-        assert isinstance(results[0], np.ndarray)
-        assert isinstance(results[1], InvalidImage)
-    finally:
-        stage.close()
-
-
-async def test_a_full_queue_is_refused_at_once():
-    gate = threading.Event()
-
-    def blocked(rows: list[bytes]) -> np.ndarray:
-        gate.wait(10)
-        return rows_of(rows)
-
-    stage = PreprocessStage(workers=1, max_queue=2, timeout_s=10)
-    try:
-        running = asyncio.ensure_future(stage.run(blocked, [b"a"]))
-        await asyncio.sleep(0)
-        queued = [asyncio.ensure_future(stage.run(blocked, [b"b"])) for _ in range(2)]
-        await asyncio.sleep(0)
-        with pytest.raises(QueueFull):
-            await stage.run(blocked, [b"c"])
-        gate.set()
-        await asyncio.gather(running, *queued)
-    finally:
-        stage.close()
-
-
-async def test_a_request_that_waited_too_long_is_504_and_its_work_is_never_done():
-    done: list[bytes] = []
-    gate = threading.Event()
-
-    def prepare(rows: list[bytes]) -> np.ndarray:
-        if rows[0] == b"slow":
-            gate.wait(10)
-        done.append(rows[0])
-        return rows_of(rows)
-
-    stage = PreprocessStage(workers=1, max_queue=10, timeout_s=0.05)
-    try:
-        slow = asyncio.ensure_future(stage.run(prepare, [b"slow"]))
+        slow = asyncio.ensure_future(stage.run(gated, [str(gate), str(log), "slow"]))
         await asyncio.sleep(0)
         with pytest.raises(RequestTimedOut):
-            await stage.run(prepare, [b"late"])
-        gate.set()
+            await stage.run(logged, [str(log), "late"])
         with pytest.raises(RequestTimedOut):
-            await slow  # it timed out too, though its work finished
-        await stage.run(prepare, [b"next"])  # the worker is free again
-        assert done == [b"slow", b"next"]  # "late" was dropped, never prepared
+            await slow  # it timed out as well, while its work went on
+        gate.touch()
+        stage._timeout_s = 30
+        await stage.run(logged, [str(log), "next"])  # the worker is free again
+        assert log_of(log) == ["slow", "next"]  # "late" was dropped, never prepared
     finally:
         stage.close()
 
 
-async def test_an_expensive_input_delays_only_its_own_request():
-    gate = threading.Event()
-
-    def prepare(rows: list[bytes]) -> np.ndarray:
-        if rows[0].startswith(b"expensive"):
-            gate.wait(10)
-        return rows_of(rows)
-
-    stage = PreprocessStage(workers=2, max_queue=100, timeout_s=10)
+async def test_an_expensive_input_delays_only_its_own_request(tmp_path):
+    gate, log = tmp_path / "gate", tmp_path / "log"
+    stage = PreprocessStage(workers=2, max_queue=100, timeout_s=30)
     try:
-        expensive = asyncio.ensure_future(stage.run(prepare, [b"expensive" * 40_000]))
+        expensive = asyncio.ensure_future(stage.run(gated, [str(gate), str(log), "expensive"]))
         await asyncio.sleep(0)
         # The expensive one holds a worker until the gate opens; the others all finish.
-        cheap = await asyncio.gather(*(stage.run(prepare, [b"cheap"]) for _ in range(50)))
+        cheap = await asyncio.gather(*(stage.run(logged, [str(log), "cheap"]) for _ in range(50)))
         assert len(cheap) == 50 and not expensive.done()
-        gate.set()
+        gate.touch()
         await expensive
+        assert log_of(log) == ["cheap"] * 50 + ["expensive"]
     finally:
         stage.close()
 
 
-async def test_large_jobs_run_in_a_process_of_their_own_at_a_lower_priority(mnist_pngs):
+async def test_jobs_run_in_worker_processes_and_large_ones_at_a_lower_priority(mnist_pngs):
     stage = PreprocessStage(workers=1, max_queue=10, timeout_s=60)
-    spec = ImageSpec()
     try:
-        pid, niceness = await stage.run(whoami, [], cost=LARGE_BYTES)
-        assert pid != os.getpid() and niceness >= os.nice(0) + 10
+        small_pid, small_nice = await stage.run(whoami, [], cost=100)
+        large_pid, large_nice = await stage.run(whoami, [], cost=LARGE_BYTES)
+        assert len({os.getpid(), small_pid, large_pid}) == 3
+        assert small_nice == os.nice(0) and large_nice >= os.nice(0) + 10
         again, _ = await stage.run(whoami, [], cost=LARGE_BYTES)
-        assert again == pid  # one worker, kept
-        here, _ = await stage.run(whoami, [], cost=100)
-        assert here == os.getpid()  # small jobs stay in this process's threads
-        prepare = functools.partial(prepare_images, spec, 25_000_000)
+        assert again == large_pid  # one worker, kept
+        prepare = functools.partial(prepare_images, ImageSpec(), 25_000_000)
         rows = await stage.run(prepare, [mnist_pngs[0][0]], cost=LARGE_BYTES)
         assert rows.shape == (1, 784)
         with pytest.raises(InvalidImage):

@@ -100,29 +100,36 @@ class DynamicBatcher:
             await self._worker
         self._executor.shutdown(wait=True)
 
-    async def submit(self, rows: Sequence[Any], timeout_s: float | None = None) -> Any:
+    async def submit(self, rows: Sequence[Any]) -> Any:
         """Queue one request's rows and wait for its result.
 
         Raises :class:`QueueFull` (503) when the queue is full, :class:`RequestTimedOut`
-        (504) after ``timeout_s``, or whatever error ``run_batch`` gave this request.
+        (504) after the timeout, or whatever error ``run_batch`` gave this request.
         """
-        if self._closing:
-            raise ModelNotReady(f"model '{self.name}' is shutting down")
-        if self.queue_depth >= self._max_queue:
-            raise QueueFull(f"model '{self.name}' queue is full ({self._max_queue} requests)")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        self._pending.append(_Pending(rows, future))
-        self._on_queue_depth(self.queue_depth)
-        self._wakeup.set()
+        self.enqueue(rows, future)
         # One timer handle per request: cheaper than asyncio.wait_for's extra future.
-        timer = loop.call_later(timeout_s or self._timeout_s, self._expire, future)
+        timer = loop.call_later(self._timeout_s, self.expire, future)
         try:
             return await future
         finally:
             timer.cancel()
 
-    def _expire(self, future: asyncio.Future[Any]) -> None:
+    def enqueue(self, rows: Sequence[Any], future: asyncio.Future[Any]) -> None:
+        """Queue rows whose result goes to ``future`` (whose owner times it out).
+
+        Raises :class:`ModelNotReady` or :class:`QueueFull` when they cannot be queued.
+        """
+        if self._closing:
+            raise ModelNotReady(f"model '{self.name}' is shutting down")
+        if self.queue_depth >= self._max_queue:
+            raise QueueFull(f"model '{self.name}' queue is full ({self._max_queue} requests)")
+        self._pending.append(_Pending(rows, future))
+        self._on_queue_depth(self.queue_depth)
+        self._wakeup.set()
+
+    def expire(self, future: asyncio.Future[Any]) -> None:
         """Fail a request that is still waiting; the worker will skip it."""
         if not future.done():
             future.set_exception(

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
@@ -185,11 +184,8 @@ class ServingRuntime:
         served.leases += 1
         try:
             kind = served.model.kind
-            if kind.heavy_inputs:  # the request's time limit covers both stages
-                started = time.monotonic()
-                prepared = await self.stage.run(kind.prepare, rows, kind.cost(rows))
-                left = self.settings.request_timeout_s - (time.monotonic() - started)
-                answers = await served.batcher.submit(prepared, timeout_s=max(left, 0.001))
+            if kind.heavy_inputs:
+                prepared, answers = await self._prepare_and_run(served, rows)
             else:
                 prepared = kind.prepare(rows)
                 answers = await served.batcher.submit(prepared)
@@ -199,6 +195,31 @@ class ServingRuntime:
                 self._stop_later(served)
         model = served.model
         return Prediction(answers, model.name, model.number, model.labels, model.kind, prepared)
+
+    async def _prepare_and_run(
+        self, served: ServedModel, rows: Sequence[Any]
+    ) -> tuple[Any, np.ndarray]:
+        """Through the preprocessing stage into the batcher, as one future with one time
+        limit: the stage hands each prepared job straight to the batcher, on the loop."""
+        kind = served.model.kind
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        prepared: list[Any] = []
+
+        def to_batcher(rows_ready: Any) -> None:
+            prepared.append(rows_ready)
+            served.batcher.enqueue(rows_ready, future)
+
+        self.stage.submit(kind.prepare, rows, kind.cost(rows), future, to_batcher)
+        timer = future.get_loop().call_later(
+            self.settings.request_timeout_s, served.batcher.expire, future
+        )
+        try:
+            answers = await future
+        finally:
+            timer.cancel()
+            if not future.done():  # the client went away: drop the work wherever it is
+                future.cancel()
+        return prepared[0], answers
 
     async def _poll(self) -> None:
         while True:

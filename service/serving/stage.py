@@ -1,17 +1,20 @@
 """The preprocessing stage: decoding and preprocessing uploads in bounded pools of its own.
 
-Untrusted, costly work (decoding an image, the preprocessing procedure) runs here,
-neither on the event loop nor in a model's inference thread, so that one expensive
-image delays only its own request. Jobs wait in one bounded queue (full: 503) and run
-in one of two lanes, by their cost (``cost``, from the caller, in bytes of input):
+Untrusted, costly work (decoding an image, the preprocessing procedure) runs here, in
+worker processes of its own (``service.serving.worker``): never on the event loop,
+never in a model's inference thread, and never holding the GIL they need, so that
+one expensive image delays only its own request. Jobs wait in one bounded queue
+(full: 503) and run in one of two lanes, by their cost (``cost``, from the caller, in
+bytes of input):
 
-* small jobs (a drawing, an MNIST crop: most traffic) in a pool of ``workers``
-  threads; each hand-off takes what is waiting, up to ``GROUP_BYTES`` of it, so that
-  one thread wake-up serves many requests;
-* large jobs (a phone photo: ``LARGE_BYTES`` and more) one at a time in a worker
-  process of their own at a lower CPU priority (``nice`` +10,
-  ``service.serving.worker``): it holds no lock the event loop or the inference
-  thread need, and the kernel serves them first. It starts with the service.
+* small jobs (a drawing, an MNIST crop: most traffic) in ``workers`` processes; each
+  hand-off takes what is waiting, up to ``GROUP_BYTES`` of it, so that one round trip
+  serves many requests;
+* large jobs (a phone photo: ``LARGE_BYTES`` and more) one at a time in a process at
+  a lower CPU priority (``nice`` +10), so that the kernel serves the rest first.
+
+The processes start with the service; one that dies fails the jobs it held and is
+started again for the next.
 
 A job whose request has given up (timed out, client gone) is dropped before it runs.
 """
@@ -22,7 +25,6 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +34,8 @@ from service.serving.subprocess_pool import SubprocessExecutor
 GROUP_BYTES = 256 * 1024  # small inputs up to this much in all share one hand-off
 GROUP_JOBS = 64
 LARGE_BYTES = 256 * 1024  # from this cost on, a job runs in the large lane
+SMALL_NICENESS = 0
+LARGE_NICENESS = 10  # the kernel serves the event loop and the inference threads first
 
 Prepare = Callable[[Sequence[Any]], Any]
 
@@ -41,32 +45,45 @@ class _Job:
     prepare: Prepare
     rows: Sequence[Any]
     cost: int
-    future: asyncio.Future[Any]
+    future: asyncio.Future[Any]  # the request's: it fails here, or goes on from on_ready
+    on_ready: Callable[[Any], None] | None = None  # None: the prepared rows are the result
     enqueued_at: float = field(default_factory=time.monotonic)
 
 
 class _Lane:
-    """Jobs waiting for one pool, handed off a group at a time to ``workers`` workers."""
+    """Jobs waiting for ``workers`` worker processes, handed off a group at a time."""
 
-    def __init__(self, make_executor: Callable[[], Executor], workers: int, group_jobs: int):
-        self._make_executor = make_executor
-        self._executor: Executor | None = None
+    def __init__(self, niceness: int, workers: int, group_jobs: int) -> None:
+        self._niceness = niceness
+        self._idle: list[SubprocessExecutor] = []
+        self._all: list[SubprocessExecutor] = []
         self._workers = workers
         self._group_jobs = group_jobs
         self.pending: deque[_Job] = deque()
-        self._busy = 0
+
+    def _worker(self) -> SubprocessExecutor | None:
+        if self._idle:
+            return self._idle.pop()
+        if len(self._all) < self._workers:
+            worker = SubprocessExecutor(self._niceness)
+            self._all.append(worker)
+            return worker
+        return None
 
     def dispatch(self, loop: asyncio.AbstractEventLoop) -> None:
-        while self.pending and self._busy < self._workers:
+        while self.pending:
             group = self._take()
             if not group:
                 continue
-            if self._executor is None:
-                self._executor = self._make_executor()
-            self._busy += 1
+            worker = self._worker()
+            if worker is None:
+                self.pending.extendleft(reversed(group))  # all busy: they wait their turn
+                return
             tasks = [(job.prepare, job.rows) for job in group]
-            handoff = loop.run_in_executor(self._executor, prepare_all, tasks)
-            handoff.add_done_callback(lambda done, g=group: self._finish(loop, g, done))
+            handoff = loop.run_in_executor(worker, prepare_all, tasks)
+            handoff.add_done_callback(
+                lambda done, g=group, w=worker: self._finish(loop, g, w, done)
+            )
 
     def _take(self) -> list[_Job]:
         group: list[_Job] = []
@@ -82,46 +99,57 @@ class _Lane:
             cost += job.cost
         return group
 
-    def _finish(self, loop: asyncio.AbstractEventLoop, group: list[_Job], done: Any) -> None:
-        self._busy -= 1
+    def _finish(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        group: list[_Job],
+        worker: SubprocessExecutor,
+        done: Any,
+    ) -> None:
+        self._idle.append(worker)
         try:
             results = done.result()
-        except BaseException as exc:  # the hand-off itself failed (a pool that broke)
+        except BaseException as exc:  # the worker died during the hand-off
             results = [exc] * len(group)
         for job, result in zip(group, results, strict=True):
             if job.future.done():
                 continue
             if isinstance(result, BaseException):
                 job.future.set_exception(result)
-            else:
+            elif job.on_ready is None:
                 job.future.set_result(result)
+            else:
+                try:
+                    job.on_ready(result)  # the next stage takes it, with the same future
+                except Exception as exc:  # it refused (a full queue, a shutdown)
+                    job.future.set_exception(exc)
         self.dispatch(loop)
 
     def warm_up(self) -> None:
-        if self._executor is None:
-            self._executor = self._make_executor()
-        if isinstance(self._executor, SubprocessExecutor):
-            self._executor.start()  # in the background; nobody waits for it
+        while len(self._all) < self._workers:
+            worker = self._worker()
+            assert worker is not None
+            worker.start()  # in the background; nobody waits for it
+            self._idle.append(worker)
 
     def close(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=True, cancel_futures=True)
+        for worker in self._all:
+            worker.shutdown(wait=True, cancel_futures=True)
+        self._all.clear()
+        self._idle.clear()
 
 
 class PreprocessStage:
     def __init__(self, *, workers: int, max_queue: int, timeout_s: float) -> None:
         self._max_queue = max_queue
         self._timeout_s = timeout_s
-        self._small = _Lane(
-            lambda: ThreadPoolExecutor(max_workers=workers, thread_name_prefix="preprocess"),
-            workers,
-            GROUP_JOBS,
-        )
-        self._large = _Lane(SubprocessExecutor, 1, 1)
+        self._small = _Lane(SMALL_NICENESS, workers, GROUP_JOBS)
+        self._large = _Lane(LARGE_NICENESS, 1, 1)
 
     def start(self) -> None:
-        """Start the large lane's process now, in the background, rather than at the
-        first photo (whose answer would wait for it)."""
+        """Start the worker processes now, in the background, rather than at the first
+        upload (whose answer would wait for them)."""
+        self._small.warm_up()
         self._large.warm_up()
 
     @property
@@ -133,20 +161,32 @@ class PreprocessStage:
 
         For the large lane, ``prepare`` and ``rows`` must pickle.
         """
-        if self.queue_depth >= self._max_queue:
-            raise QueueFull(f"preprocessing queue is full ({self._max_queue} requests)")
-        loop = asyncio.get_running_loop()
-        job = _Job(prepare, rows, cost, loop.create_future())
-        lane = self._large if cost >= LARGE_BYTES else self._small
-        lane.pending.append(job)
-        lane.dispatch(loop)
-        timer = loop.call_later(self._timeout_s, self._expire, job.future)
+        future = asyncio.get_running_loop().create_future()
+        self.submit(prepare, rows, cost, future)
+        timer = future.get_loop().call_later(self._timeout_s, self._expire, future)
         try:
-            return await job.future
+            return await future
         finally:
             timer.cancel()
-            if not job.future.done():  # cancelled: the client went away
-                job.future.cancel()
+            if not future.done():  # cancelled: the client went away
+                future.cancel()
+
+    def submit(
+        self,
+        prepare: Prepare,
+        rows: Sequence[Any],
+        cost: int,
+        future: asyncio.Future[Any],
+        on_ready: Callable[[Any], None] | None = None,
+    ) -> None:
+        """Queue ``prepare(rows)``; then ``on_ready(prepared)`` on the event loop, or
+        ``future`` gets the prepared rows (or the error). ``future`` is the caller's,
+        who times it out: a job whose future is done is dropped."""
+        if self.queue_depth >= self._max_queue:
+            raise QueueFull(f"preprocessing queue is full ({self._max_queue} requests)")
+        lane = self._large if cost >= LARGE_BYTES else self._small
+        lane.pending.append(_Job(prepare, rows, cost, future, on_ready))
+        lane.dispatch(future.get_loop())
 
     def _expire(self, future: asyncio.Future[Any]) -> None:
         if not future.done():

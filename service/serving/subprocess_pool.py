@@ -25,7 +25,8 @@ class WorkerDied(RuntimeError):
 
 
 class SubprocessExecutor(Executor):
-    def __init__(self) -> None:
+    def __init__(self, niceness: int = 10) -> None:
+        self._niceness = niceness
         self._calls = ThreadPoolExecutor(max_workers=1, thread_name_prefix="worker-io")
         self._process: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
@@ -43,7 +44,7 @@ class SubprocessExecutor(Executor):
         with self._lock:
             if self._process is None or self._process.poll() is not None:
                 self._process = subprocess.Popen(
-                    [sys.executable, "-m", "service.serving.worker"],
+                    [sys.executable, "-m", "service.serving.worker", str(self._niceness)],
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
                     close_fds=True,

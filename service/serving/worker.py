@@ -59,7 +59,7 @@ def serve(source: IO[bytes], sink: IO[bytes]) -> None:
 
 
 def main() -> None:
-    os.nice(NICENESS)
+    os.nice(int(sys.argv[1]) if len(sys.argv) > 1 else NICENESS)
     for module in PRELOAD:
         __import__(module)
     serve(sys.stdin.buffer, sys.stdout.buffer)
