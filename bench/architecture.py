@@ -171,6 +171,10 @@ def _median(values: list[float]) -> float:
     return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
+def _number(value: float) -> str:
+    return f"{value:,.0f}" if value >= 1000 else f"{value:.4g}"
+
+
 def summary(data: dict[str, Any]) -> list[list[str]]:
     """Rows of the before/after table: medians over rounds, the change, the target."""
 
@@ -222,7 +226,7 @@ def summary(data: dict[str, Any]) -> list[list[str]]:
             target = f"{target}: {'met' if met else '**missed**'}"
         elif label.startswith("p99 with photos"):
             target = f"{target}: {'met' if after <= 1.20 else '**missed**'}"
-        rows.append([label, f"{before:.4g}", f"{after:.4g}", change, target])
+        rows.append([label, _number(before), _number(after), change, target])
     photos = [s for r in data["results"] if r["side"] == "after" for s in r["photos"]]
     ok = sum(1 for status, _ in photos if status == 200)
     seconds = _median([t for _, t in photos[1:]]) if len(photos) > 1 else 0.0

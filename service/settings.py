@@ -47,8 +47,8 @@ class Settings(BaseSettings):
         0,
         ge=0,
         le=64,
-        description="Threads that decode and preprocess small uploads; 0 = auto: 1 (they "
-        "share the GIL; large uploads go to a worker process of their own).",
+        description="Worker processes that decode and preprocess small uploads; 0 = auto: 1 "
+        "(large uploads go to one more, at the lowest CPU priority).",
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     workers: int = Field(1, ge=1, le=64, description="Server processes (sizes thread pools).")
@@ -73,11 +73,10 @@ class Settings(BaseSettings):
         return self.max_batch_delay_ms / 1000.0
 
     def resolved_preprocess_workers(self) -> int:
-        """Threads of the preprocessing stage's small lane: 1 unless set.
+        """Worker processes of the preprocessing stage's small lane: 1 unless set.
 
-        Small uploads cost a few hundred microseconds of mostly Python work, which holds
-        the GIL: a second thread only adds hand-offs (measured: 117 against 106 us of
-        CPU per upload). Large uploads run in the stage's worker process instead.
+        One keeps up with the event loop of one server process on small uploads (each
+        round trip carries all that waits); large uploads have a process of their own.
         """
         return self.preprocess_workers or 1
 

@@ -11,7 +11,7 @@ bytes of input):
   hand-off takes what is waiting, up to ``GROUP_BYTES`` of it, so that one round trip
   serves many requests;
 * large jobs (a phone photo: ``LARGE_BYTES`` and more) one at a time in a process at
-  a lower CPU priority (``nice`` +10), so that the kernel serves the rest first.
+  the lowest CPU priority (``nice`` 19), so that the kernel serves the rest first.
 
 The processes start with the service; one that dies fails the jobs it held and is
 started again for the next.
@@ -35,7 +35,7 @@ GROUP_BYTES = 256 * 1024  # small inputs up to this much in all share one hand-o
 GROUP_JOBS = 64
 LARGE_BYTES = 256 * 1024  # from this cost on, a job runs in the large lane
 SMALL_NICENESS = 0
-LARGE_NICENESS = 10  # the kernel serves the event loop and the inference threads first
+LARGE_NICENESS = 19  # the lowest: the kernel serves the event loop and inference first
 
 Prepare = Callable[[Sequence[Any]], Any]
 

@@ -25,7 +25,7 @@ class WorkerDied(RuntimeError):
 
 
 class SubprocessExecutor(Executor):
-    def __init__(self, niceness: int = 10) -> None:
+    def __init__(self, niceness: int = 19) -> None:
         self._niceness = niceness
         self._calls = ThreadPoolExecutor(max_workers=1, thread_name_prefix="worker-io")
         self._process: subprocess.Popen[bytes] | None = None

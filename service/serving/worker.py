@@ -19,7 +19,7 @@ import sys
 from typing import IO, Any
 
 HEADER = struct.Struct(">Q")
-NICENESS = 10
+NICENESS = 19
 PRELOAD = ("service.models.kinds.image",)
 
 
