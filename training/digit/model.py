@@ -39,6 +39,20 @@ ARCHS: dict[str, Arch] = {
         dropout=0.1,
         description="784-512-512-10, BatchNorm, ReLU, dropout 0.1",
     ),
+    "wider": Arch(
+        hidden=(1024, 1024),
+        activation=lambda: nn.ReLU(),
+        batch_norm=True,
+        dropout=0.2,
+        description="784-1024-1024-10, BatchNorm, ReLU, dropout 0.2",
+    ),
+    "deep": Arch(
+        hidden=(1024, 1024, 1024),
+        activation=lambda: nn.ReLU(),
+        batch_norm=True,
+        dropout=0.2,
+        description="784-1024-1024-1024-10, BatchNorm, ReLU, dropout 0.2",
+    ),
 }
 DEFAULT_ARCH = "wide"
 

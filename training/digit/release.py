@@ -69,9 +69,17 @@ def publish_digit(
     result: FitResult,
     test_loss: float,
     predicted: torch.Tensor,
+    calibration: dict[str, Any],
 ) -> Path:
-    """Build the metadata and plots of a gated digit model and release it."""
+    """Build the metadata and plots of a gated digit model and release it.
+
+    ``calibration`` is ``training.digit.train.calibrate``'s report: its scalars go into
+    ``metrics``, its reliability bins into ``reliability_diagram.png``.
+    """
     metrics = digit_metrics(splits, result, test_loss, predicted)
+    metrics.update(
+        {key: value for key, value in calibration.items() if not key.startswith("reliability")}
+    )
     history = result.history
 
     def write_plots(folder: Path) -> None:
@@ -81,6 +89,12 @@ def publish_digit(
         )
         plots.plot_confusion_matrix(
             np.asarray(metrics["confusion_matrix"]), LABELS, folder / "confusion_matrix.png"
+        )
+        before = f"before (ECE {calibration['ece_test_uncalibrated']:.4f})"
+        after = f"T = {calibration['temperature']:.3f} (ECE {calibration['ece_test']:.4f})"
+        plots.plot_reliability(
+            {before: calibration["reliability_uncalibrated"], after: calibration["reliability"]},
+            folder / "reliability_diagram.png",
         )
 
     meta = metadata.base_metadata(
