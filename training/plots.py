@@ -125,6 +125,22 @@ def plot_reliability(curves: dict[str, list[dict[str, float]]], path: Path) -> N
     _save(fig, path)
 
 
+def plot_canvas_grid(rows: Sequence[tuple[str, np.ndarray]], path: Path) -> None:
+    """One row of 28x28 canvases (pixels in [0, 1]) per ``(name, canvases)`` entry."""
+    columns = max(len(canvases) for _, canvases in rows)
+    fig, axes = plt.subplots(
+        len(rows), columns, figsize=(columns * 0.8, len(rows) * 0.85), dpi=100, squeeze=False
+    )
+    for (name, canvases), line in zip(rows, axes, strict=True):
+        for index, ax in enumerate(line):
+            if index < len(canvases):
+                ax.imshow(canvases[index], cmap="gray", vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        line[0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
+    _save(fig, path)
+
+
 def _save(fig: plt.Figure, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path)
