@@ -55,6 +55,7 @@ def digit_metrics(
         "test_accuracy": float(matrix.diagonal().sum() / matrix.sum()),
         "test_loss": test_loss,
         "val_accuracy": result.history["val_accuracy"][best],
+        "val_loss": result.history["val_loss"][best],
         "per_class_accuracy": {LABELS[i]: float(acc) for i, acc in enumerate(per_class)},
         "best_epoch": result.best_epoch,
         "confusion_matrix": matrix.tolist(),
@@ -83,7 +84,9 @@ def publish_digit(
     history = result.history
 
     def write_plots(folder: Path) -> None:
-        plots.plot_curves(history, ["train_loss", "test_loss"], "loss", folder / "loss_curve.png")
+        plots.plot_curves(
+            history, ["train_loss", "val_loss", "test_loss"], "loss", folder / "loss_curve.png"
+        )
         plots.plot_curves(
             history, ["val_accuracy", "test_accuracy"], "accuracy", folder / "accuracy_curve.png"
         )
