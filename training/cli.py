@@ -135,7 +135,9 @@ def _digit_options(parser: argparse.ArgumentParser) -> None:
         "--arch",
         choices=sorted(ARCHS),
         default=DEFAULT_ARCH,
-        help=f"network; seed is the classic 784-200-200-10 LeakyReLU (default: {DEFAULT_ARCH})",
+        help="network: "
+        + "; ".join(f"{name} {arch.description}" for name, arch in ARCHS.items())
+        + f" (default: {DEFAULT_ARCH})",
     )
     group.add_argument(
         "--min-accuracy",

@@ -54,7 +54,7 @@ ARCHS: dict[str, Arch] = {
         description="784-1024-1024-1024-10, BatchNorm, ReLU, dropout 0.2",
     ),
 }
-DEFAULT_ARCH = "wide"
+DEFAULT_ARCH = "wider"
 
 
 def build_model(arch: str) -> nn.Sequential:

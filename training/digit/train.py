@@ -22,12 +22,12 @@ from training.digit.calibrate import (
     reliability_bins,
 )
 from training.digit.data.mnist import MnistSplits, load_mnist, normalize
-from training.digit.model import build_model
+from training.digit.model import ARCHS, build_model
 from training.errors import UsageError
 from training.gates import require_at_least
 from training.runlog import progress
 
-DEFAULTS = {"epochs": 20, "lr": 3e-3, "batch_size": 256}
+DEFAULTS = {"epochs": 50, "lr": 3e-3, "batch_size": 256}
 WEIGHT_DECAY = 1e-4
 LABEL_SMOOTHING = 0.0
 EMA_DECAY = 0.999
@@ -65,7 +65,7 @@ AUGMENTATIONS: dict[str, Callable[[], AffineJitter | WildAugment]] = {
         lowres_p=0.1,
     ),
 }
-DEFAULT_AUGMENTATION = "wild"
+DEFAULT_AUGMENTATION = "mild-centred"
 Augmentation = AffineJitter | WildAugment
 
 if TYPE_CHECKING:
@@ -357,7 +357,14 @@ def _train_and_publish(args: argparse.Namespace) -> Path:
     )
     check_quality(test_acc, args.min_accuracy)
     augmentation = AUGMENTATIONS[args.augmentation]() if args.augment else None
+    summary = (
+        f"{ARCHS[args.arch].description}; {args.augmentation if args.augment else 'no'} "
+        f"augmentation; AdamW, one-cycle lr {lr:g}, {epochs} epochs of batch {batch_size}; "
+        f"EMA {args.ema:g}; label smoothing {args.label_smoothing:g}; "
+        "temperature fitted on validation and folded into the last layer"
+    )
     recipe = {
+        "recipe": summary,
         "epochs": epochs,
         "lr": lr,
         "batch_size": batch_size,
