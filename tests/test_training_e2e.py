@@ -55,6 +55,8 @@ def test_digit_trains_one_epoch_and_publishes(tmp_path, mnist_dir):
     assert meta["labels"] == [str(d) for d in range(10)]
     metrics = meta["metrics"]
     assert 0.8 <= metrics["test_accuracy"] <= 1.0 and metrics["test_loss"] > 0
+    assert metrics["temperature"] > 0 and 0 <= metrics["ece_test"] <= 1
+    assert {"ece_test_uncalibrated", "nll_test", "median_confidence_correct"} <= set(metrics)
     assert sorted(metrics["per_class_accuracy"]) == meta["labels"]
     expected_files = {
         "model.onnx",
@@ -62,6 +64,7 @@ def test_digit_trains_one_epoch_and_publishes(tmp_path, mnist_dir):
         "loss_curve.png",
         "accuracy_curve.png",
         "confusion_matrix.png",
+        "reliability_diagram.png",
     }
     assert set(meta["artifacts"]) == expected_files
     assert {p.name for p in folder.iterdir()} == expected_files | {"metadata.json"}

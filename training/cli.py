@@ -135,7 +135,9 @@ def _digit_options(parser: argparse.ArgumentParser) -> None:
         "--arch",
         choices=sorted(ARCHS),
         default=DEFAULT_ARCH,
-        help=f"network; seed is the classic 784-200-200-10 LeakyReLU (default: {DEFAULT_ARCH})",
+        help="network: "
+        + "; ".join(f"{name} {arch.description}" for name, arch in ARCHS.items())
+        + f" (default: {DEFAULT_ARCH})",
     )
     group.add_argument(
         "--min-accuracy",
@@ -160,7 +162,29 @@ def _digit_options(parser: argparse.ArgumentParser) -> None:
         "--no-augment",
         dest="augment",
         action="store_false",
-        help="turn off random shifts, rotations and scales",
+        help="turn off augmentation",
+    )
+    group.add_argument(
+        "--augmentation",
+        choices=sorted(digit_train.AUGMENTATIONS),
+        default=digit_train.DEFAULT_AUGMENTATION,
+        help="affine: shifts, rotations and scales; wild: affine with shear, elastic "
+        "distortion, stroke-width jitter, blur and low-resolution jitter "
+        f"(default: {digit_train.DEFAULT_AUGMENTATION})",
+    )
+    group.add_argument(
+        "--label-smoothing",
+        type=_fraction,
+        default=digit_train.LABEL_SMOOTHING,
+        help=f"cross-entropy label smoothing (default: {digit_train.LABEL_SMOOTHING})",
+    )
+    group.add_argument(
+        "--ema",
+        type=_fraction,
+        default=digit_train.EMA_DECAY,
+        metavar="DECAY",
+        help="decay of the exponential moving average of the weights that is evaluated and "
+        f"published; 0 turns it off (default: {digit_train.EMA_DECAY})",
     )
     group.add_argument(
         "--threads",

@@ -91,6 +91,56 @@ def plot_confusion_matrix(matrix: np.ndarray, labels: Sequence[str], path: Path)
     _save(fig, path)
 
 
+def plot_reliability(curves: dict[str, list[dict[str, float]]], path: Path) -> None:
+    """Reliability diagram: accuracy against mean confidence per confidence bin (one line
+    per ``curves`` entry, bins as ``training.digit.calibrate.reliability_bins`` gives them),
+    the diagonal, and the share of images per bin underneath."""
+    fig, (ax, counts) = plt.subplots(
+        2, 1, figsize=(6, 6), dpi=100, sharex=True, gridspec_kw={"height_ratios": [3, 1]}
+    )
+    ax.plot([0, 1], [0, 1], color="gray", linestyle="--", linewidth=1, label="perfect")
+    for offset, (label, bins) in enumerate(curves.items()):
+        used = [b for b in bins if b["count"]]
+        ax.plot(
+            [b["confidence"] for b in used],
+            [b["accuracy"] for b in used],
+            marker="o",
+            markersize=4,
+            label=label,
+        )
+        total = sum(b["count"] for b in bins) or 1
+        width = (bins[0]["high"] - bins[0]["low"]) / (len(curves) + 1)
+        counts.bar(
+            [b["low"] + width * (offset + 0.5) for b in bins],
+            [b["count"] / total for b in bins],
+            width=width,
+            align="edge",
+            label=label,
+        )
+    ax.set(ylabel="accuracy", xlim=(0, 1), ylim=(0, 1.02), title="reliability (test set)")
+    ax.legend(loc="upper left")
+    ax.grid(alpha=0.3)
+    counts.set(xlabel="confidence (top probability)", ylabel="share", yscale="log")
+    counts.grid(alpha=0.3)
+    _save(fig, path)
+
+
+def plot_canvas_grid(rows: Sequence[tuple[str, np.ndarray]], path: Path) -> None:
+    """One row of 28x28 canvases (pixels in [0, 1]) per ``(name, canvases)`` entry."""
+    columns = max(len(canvases) for _, canvases in rows)
+    fig, axes = plt.subplots(
+        len(rows), columns, figsize=(columns * 0.8, len(rows) * 0.85), dpi=100, squeeze=False
+    )
+    for (name, canvases), line in zip(rows, axes, strict=True):
+        for index, ax in enumerate(line):
+            if index < len(canvases):
+                ax.imshow(canvases[index], cmap="gray", vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        line[0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
+    _save(fig, path)
+
+
 def _save(fig: plt.Figure, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path)

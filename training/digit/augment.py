@@ -44,3 +44,143 @@ class AffineJitter:
         return F.grid_sample(
             pixels, grid, mode="bilinear", padding_mode="zeros", align_corners=False
         )
+
+
+def _uniform(low: float, high: float, n: int, generator: torch.Generator) -> torch.Tensor:
+    return low + (high - low) * torch.rand(n, generator=generator)
+
+
+def _gaussian_kernels(sigma: torch.Tensor, radius: int) -> torch.Tensor:
+    """One normalized 1-D Gaussian per ``sigma`` [n] -> [n, 2 * radius + 1]; sigma 0 = identity."""
+    offsets = torch.arange(-radius, radius + 1, dtype=torch.float32)
+    sigma = sigma.clamp_min(1e-3).unsqueeze(1)
+    weights = torch.exp(-0.5 * (offsets / sigma) ** 2)
+    return weights / weights.sum(1, keepdim=True)
+
+
+def blur(pixels: torch.Tensor, sigma: torch.Tensor, radius: int = 2) -> torch.Tensor:
+    """Gaussian blur of each image [n, 1, h, w] with its own ``sigma`` [n] (pixels), separable."""
+    n, _, height, width = pixels.shape
+    kernels = _gaussian_kernels(sigma, radius).to(pixels.device, pixels.dtype)
+    flat = pixels.reshape(1, n, height, width)
+    flat = F.conv2d(flat, kernels.view(n, 1, 1, -1), padding=(0, radius), groups=n)
+    flat = F.conv2d(flat, kernels.view(n, 1, -1, 1), padding=(radius, 0), groups=n)
+    return flat.reshape(n, 1, height, width)
+
+
+def dilate(pixels: torch.Tensor) -> torch.Tensor:
+    """Grey-level dilation with a 3x3 square: strokes about 2 px thicker."""
+    return F.max_pool2d(pixels, 3, stride=1, padding=1)
+
+
+def erode(pixels: torch.Tensor) -> torch.Tensor:
+    """Grey-level erosion with a 3x3 square: strokes about 2 px thinner."""
+    return -F.max_pool2d(-pixels, 3, stride=1, padding=1)
+
+
+@dataclass(frozen=True)
+class WildAugment:
+    """Deformations beyond MNIST's scans, all batched on tensors, in this order:
+
+    1. one ``grid_sample`` per batch for an affine transform (shift, rotation, scale,
+       shear) combined with an elastic distortion (Simard et al. 2003): a random coarse
+       displacement field per image, upsampled bicubically to a smooth field whose RMS
+       displacement is ``elastic_px`` pixels;
+    2. stroke-width jitter: a random ``stroke_p`` of the images moves part of the way
+       (uniform in 0.3-1) towards their dilation or, as often, 0.6 of that towards their
+       erosion;
+    3. blur: a random ``blur_p`` of the images gets a Gaussian blur, sigma up to
+       ``max_blur_sigma`` pixels;
+    4. low resolution: a random ``lowres_p`` of the images is shrunk so that the digit
+       (20 px in MNIST's canvas) is ``lowres_min``-``lowres_max`` px tall, then scaled
+       back up (bilinear or nearest, one size and mode per batch).
+    """
+
+    max_shift: float = 2.0
+    max_rotation: float = 12.0
+    min_scale: float = 0.85
+    max_scale: float = 1.15
+    max_shear: float = 0.15
+    elastic_px: float = 1.0
+    elastic_grid: int = 5
+    stroke_p: float = 0.3
+    blur_p: float = 0.15
+    max_blur_sigma: float = 1.0
+    lowres_p: float = 0.15
+    lowres_min: int = 8
+    lowres_max: int = 16
+
+    def __call__(self, pixels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """``pixels`` [n, 1, h, w] in [0, 1], background 0 -> a deformed copy, same shape."""
+        n, _, height, width = pixels.shape
+        out = self._warp(pixels, generator)
+        out = self._strokes(out, generator)
+        if self.blur_p > 0:
+            chosen = torch.rand(n, generator=generator) < self.blur_p
+            sigma = _uniform(0.3, self.max_blur_sigma, n, generator) * chosen
+            if chosen.any():
+                out = blur(out, sigma)
+        if self.lowres_p > 0:
+            chosen = torch.nonzero(torch.rand(n, generator=generator) < self.lowres_p)[:, 0]
+            digit_px = int(
+                torch.randint(self.lowres_min, self.lowres_max + 1, (1,), generator=generator)
+            )
+            nearest = bool(torch.rand(1, generator=generator) < 0.5)
+            if len(chosen):
+                side = (round(height * digit_px / 20), round(width * digit_px / 20))
+                small = F.interpolate(out[chosen.to(out.device)], size=side, mode="area")
+                mode = "nearest" if nearest else "bilinear"
+                big = F.interpolate(
+                    small,
+                    size=(height, width),
+                    mode=mode,
+                    **({} if nearest else {"align_corners": False}),
+                )
+                out = out.index_copy(0, chosen.to(out.device), big)
+        return out.clamp(0.0, 1.0)
+
+    def _warp(self, pixels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        n, _, height, width = pixels.shape
+        angle = _uniform(-1.0, 1.0, n, generator) * math.radians(self.max_rotation)
+        scale = _uniform(self.min_scale, self.max_scale, n, generator)
+        shear = _uniform(-self.max_shear, self.max_shear, n, generator)
+        shift_x = _uniform(-1.0, 1.0, n, generator) * self.max_shift * 2.0 / width
+        shift_y = _uniform(-1.0, 1.0, n, generator) * self.max_shift * 2.0 / height
+        cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+        # output -> input coordinates: rotation and scale, then a horizontal shear (slant)
+        theta = torch.stack(
+            [
+                torch.stack([cos + shear * sin, -sin + shear * cos, shift_x], 1),
+                torch.stack([sin, cos, shift_y], 1),
+            ],
+            1,
+        ).to(pixels.device, pixels.dtype)
+        grid = F.affine_grid(theta, list(pixels.shape), align_corners=False)
+        if self.elastic_px > 0:
+            coarse = torch.randn(n, 2, self.elastic_grid, self.elastic_grid, generator=generator)
+            field = F.interpolate(coarse, size=(height, width), mode="bicubic", align_corners=True)
+            # pixels -> normalized coordinates (2 units span the image)
+            field = (
+                field * self.elastic_px * torch.tensor([2.0 / width, 2.0 / height]).view(1, 2, 1, 1)
+            )
+            grid = grid + field.permute(0, 2, 3, 1).to(pixels.device, pixels.dtype)
+        return F.grid_sample(
+            pixels, grid, mode="bilinear", padding_mode="zeros", align_corners=False
+        )
+
+    def _strokes(self, pixels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        if self.stroke_p <= 0:
+            return pixels
+        n = pixels.shape[0]
+        draw = torch.rand(n, generator=generator)
+        amount = _uniform(0.3, 1.0, n, generator)
+        # erosion wipes out thin strokes: thin them at most 0.6 of the way
+        amount = torch.where(draw < self.stroke_p / 2, amount, amount * 0.6)
+        amount = amount.view(n, 1, 1, 1).to(pixels.device)
+        thicker = (draw < self.stroke_p / 2).view(n, 1, 1, 1).to(pixels.device)
+        thinner = ((draw >= self.stroke_p / 2) & (draw < self.stroke_p)).view(n, 1, 1, 1)
+        thinner = thinner.to(pixels.device)
+        if not bool(thicker.any() or thinner.any()):
+            return pixels
+        target = torch.where(thicker, dilate(pixels), torch.where(thinner, erode(pixels), pixels))
+        return pixels + amount * (target - pixels)

@@ -39,8 +39,22 @@ ARCHS: dict[str, Arch] = {
         dropout=0.1,
         description="784-512-512-10, BatchNorm, ReLU, dropout 0.1",
     ),
+    "wider": Arch(
+        hidden=(1024, 1024),
+        activation=lambda: nn.ReLU(),
+        batch_norm=True,
+        dropout=0.2,
+        description="784-1024-1024-10, BatchNorm, ReLU, dropout 0.2",
+    ),
+    "deep": Arch(
+        hidden=(1024, 1024, 1024),
+        activation=lambda: nn.ReLU(),
+        batch_norm=True,
+        dropout=0.2,
+        description="784-1024-1024-1024-10, BatchNorm, ReLU, dropout 0.2",
+    ),
 }
-DEFAULT_ARCH = "wide"
+DEFAULT_ARCH = "wider"
 
 
 def build_model(arch: str) -> nn.Sequential:

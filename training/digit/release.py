@@ -55,6 +55,7 @@ def digit_metrics(
         "test_accuracy": float(matrix.diagonal().sum() / matrix.sum()),
         "test_loss": test_loss,
         "val_accuracy": result.history["val_accuracy"][best],
+        "val_loss": result.history["val_loss"][best],
         "per_class_accuracy": {LABELS[i]: float(acc) for i, acc in enumerate(per_class)},
         "best_epoch": result.best_epoch,
         "confusion_matrix": matrix.tolist(),
@@ -69,18 +70,34 @@ def publish_digit(
     result: FitResult,
     test_loss: float,
     predicted: torch.Tensor,
+    calibration: dict[str, Any],
 ) -> Path:
-    """Build the metadata and plots of a gated digit model and release it."""
+    """Build the metadata and plots of a gated digit model and release it.
+
+    ``calibration`` is ``training.digit.train.calibrate``'s report: its scalars go into
+    ``metrics``, its reliability bins into ``reliability_diagram.png``.
+    """
     metrics = digit_metrics(splits, result, test_loss, predicted)
+    metrics.update(
+        {key: value for key, value in calibration.items() if not key.startswith("reliability")}
+    )
     history = result.history
 
     def write_plots(folder: Path) -> None:
-        plots.plot_curves(history, ["train_loss", "test_loss"], "loss", folder / "loss_curve.png")
+        plots.plot_curves(
+            history, ["train_loss", "val_loss", "test_loss"], "loss", folder / "loss_curve.png"
+        )
         plots.plot_curves(
             history, ["val_accuracy", "test_accuracy"], "accuracy", folder / "accuracy_curve.png"
         )
         plots.plot_confusion_matrix(
             np.asarray(metrics["confusion_matrix"]), LABELS, folder / "confusion_matrix.png"
+        )
+        before = f"before (ECE {calibration['ece_test_uncalibrated']:.4f})"
+        after = f"T = {calibration['temperature']:.3f} (ECE {calibration['ece_test']:.4f})"
+        plots.plot_reliability(
+            {before: calibration["reliability_uncalibrated"], after: calibration["reliability"]},
+            folder / "reliability_diagram.png",
         )
 
     meta = metadata.base_metadata(
