@@ -22,8 +22,10 @@ from service.app import create_app
 from service.http.web import STATIC_DIR
 from service.imaging.pipeline import ImageSpec, to_canvas
 from service.models.kinds.image import canvas_png_data_url
+from service.models.repository import list_versions
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+DIGIT = str(list_versions(REPO_ROOT / "models" / "digit")[-1])  # the served version
 EXAMPLES = REPO_ROOT / "docs" / "examples"
 TEST_IDS = (
     "digit-canvas",
@@ -144,42 +146,43 @@ def test_docs_assets_are_the_bundles(client):
 
 def test_model_files_lists_the_pngs_of_the_metadata(client, model_repo):
     for name in ("digit", "pass"):
-        metadata = json.loads((model_repo / name / "1" / "metadata.json").read_text())
+        version = list_versions(model_repo / name)[-1]
+        metadata = json.loads((model_repo / name / str(version) / "metadata.json").read_text())
         expected = sorted(f for f in metadata["artifacts"] if f.endswith(".png"))
-        response = client.get(f"/models/{name}/1/files")
+        response = client.get(f"/models/{name}/{version}/files")
         assert response.status_code == 200
         assert response.json() == {"files": expected}
-    assert "loss_curve.png" in client.get("/models/digit/1/files").json()["files"]
+    assert "loss_curve.png" in client.get(f"/models/digit/{DIGIT}/files").json()["files"]
 
 
 def test_a_listed_png_is_served(client, model_repo):
-    response = client.get("/models/digit/1/files/loss_curve.png")
+    response = client.get(f"/models/digit/{DIGIT}/files/loss_curve.png")
     assert response.status_code == 200
     assert response.headers["content-type"] == "image/png"
-    assert response.content == (model_repo / "digit" / "1" / "loss_curve.png").read_bytes()
+    assert response.content == (model_repo / "digit" / DIGIT / "loss_curve.png").read_bytes()
 
 
 @pytest.mark.parametrize(
     "url",
     [
-        "/models/digit/1/files/model.onnx",  # listed, not a PNG
-        "/models/digit/1/files/metadata.json",  # not listed
-        "/models/digit/1/files/nothing.png",  # not there
-        "/models/digit/1/files/..%2F..%2Fpass%2F1%2Fprobability_curve.png",
-        "/models/digit/1/files/%2E%2E",
-        "/models/digit/1/files/.png",
-        "/models/digit/2/files/loss_curve.png",  # no such version
+        f"/models/digit/{DIGIT}/files/model.onnx",  # listed, not a PNG
+        f"/models/digit/{DIGIT}/files/metadata.json",  # not listed
+        f"/models/digit/{DIGIT}/files/nothing.png",  # not there
+        f"/models/digit/{DIGIT}/files/..%2F..%2Fpass%2F1%2Fprobability_curve.png",
+        f"/models/digit/{DIGIT}/files/%2E%2E",
+        f"/models/digit/{DIGIT}/files/.png",
+        "/models/digit/1/files/loss_curve.png",  # a version that is not served
         "/models/digit/0/files/loss_curve.png",
         "/models/digit/01/files/loss_curve.png",
         "/models/digit/x/files/loss_curve.png",
         "/models/nothing/1/files/loss_curve.png",  # no such model
         "/models/../1/files/loss_curve.png",
         "/models/%2E%2E/1/files/loss_curve.png",
-        "/models/digit/2/files",
+        "/models/digit/1/files",
         "/models/nothing/1/files",
         "/models/%2E%2E/digit/files",
         "/models/" + "a" * 300 + "/1/files",
-        "/models/digit/1/files/" + "a" * 300 + ".png",
+        f"/models/digit/{DIGIT}/files/" + "a" * 300 + ".png",
         "/models/digit/99999999999/files",
     ],
 )
@@ -188,21 +191,21 @@ def test_model_files_refuse_everything_else_with_404_json(client, url):
 
 
 def test_an_unlisted_png_in_the_folder_is_refused(client, model_repo):
-    (model_repo / "digit" / "1" / "extra.png").write_bytes(
-        (model_repo / "digit" / "1" / "loss_curve.png").read_bytes()
+    (model_repo / "digit" / DIGIT / "extra.png").write_bytes(
+        (model_repo / "digit" / DIGIT / "loss_curve.png").read_bytes()
     )
-    assert_404_json(client.get("/models/digit/1/files/extra.png"))
-    assert "extra.png" not in client.get("/models/digit/1/files").json()["files"]
+    assert_404_json(client.get(f"/models/digit/{DIGIT}/files/extra.png"))
+    assert "extra.png" not in client.get(f"/models/digit/{DIGIT}/files").json()["files"]
 
 
 def test_symlinks_out_of_the_version_folder_are_refused(client, model_repo, tmp_path):
     outside = tmp_path / "outside.png"
     outside.write_bytes(b"\x89PNG secret")
-    listed = model_repo / "digit" / "1" / "loss_curve.png"
+    listed = model_repo / "digit" / DIGIT / "loss_curve.png"
     listed.unlink()  # the models are loaded already: the folder is only read from now on
     listed.symlink_to(outside)
-    assert_404_json(client.get("/models/digit/1/files/loss_curve.png"))
-    assert "loss_curve.png" not in client.get("/models/digit/1/files").json()["files"]
+    assert_404_json(client.get(f"/models/digit/{DIGIT}/files/loss_curve.png"))
+    assert "loss_curve.png" not in client.get(f"/models/digit/{DIGIT}/files").json()["files"]
     # a model folder, or a version folder, that is a link (out of the repository, or not)
     elsewhere = tmp_path / "elsewhere"
     shutil.copytree(model_repo / "pass" / "1", elsewhere / "1")
@@ -256,7 +259,7 @@ def test_canvas_png_data_url_round_trips():
 @pytest.mark.parametrize("example", ["7.png", "2.png"])
 def test_explain_returns_the_preprocessed_canvas(make_settings, model_repo, example):
     data = (EXAMPLES / example).read_bytes()
-    metadata = json.loads((model_repo / "digit" / "1" / "metadata.json").read_text())
+    metadata = json.loads((model_repo / "digit" / DIGIT / "metadata.json").read_text())
     spec = ImageSpec.from_metadata(metadata["input"]["preprocessing"])
     with TestClient(create_app(make_settings())) as client:
         plain = client.post("/predict/digit", files={"image": (example, data, "image/png")})

@@ -1,10 +1,12 @@
 """Where a digit reading is too unsure to be trusted: ``UNCERTAIN_BELOW``.
 
 A reply whose top softmax probability is under ``UNCERTAIN_BELOW`` should be marked
-``uncertain``. The digit model is trained with label smoothing 0.1, so even clear
-digits top out near 0.9-0.96; the threshold is set from measurements through the
-full path (bytes -> ``preprocess_image`` -> the newest committed digit model), made
-by ``python -m tests.test_photos 100 confidence`` (numbers in docs/photos.md):
+``uncertain``. It was measured on digit **v1**, trained with label smoothing 0.1, so
+even clear digits top out near 0.9-0.96; digit v2 is calibrated (clean digits score
+close to 1, and so do more non-digits), and the threshold has yet to be measured again
+for it: nothing serves it yet (no ``uncertain`` field in replies). The figures come
+from the full path (bytes -> ``preprocess_image`` -> digit v1), made by
+``python -m tests.test_photos 100 confidence`` (numbers in docs/photos.md):
 
 * the first 1000 MNIST test digits (as PNG files; 99.2% read right): of the right
   readings, 1% score under 0.52, 4% under 0.7, 5% under 0.73, half under 0.92; all
