@@ -61,10 +61,6 @@ class NotFound(ServiceError):
     status_code = 404
 
 
-class ModelNotFound(NotFound):
-    """No model of that name is served."""
-
-
 class Unauthorized(ServiceError):
     status_code = 401
 

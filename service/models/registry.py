@@ -59,9 +59,6 @@ class ModelRegistry:
         self._refused: dict[str, str] = {}
         self._lock = threading.Lock()
 
-    def loaded(self) -> dict[str, LoadedModel]:
-        return dict(self._models)
-
     def unavailable(self) -> dict[str, str]:
         """Model folders that serve nothing, with the reason."""
         return dict(self._unavailable)

@@ -23,15 +23,11 @@ class Collated:
     slices: list[slice]  # per item: its rows in ``batch``
 
 
-def concatenate(items: Sequence[Sequence[Any]]) -> np.ndarray:
-    return np.concatenate(items, axis=0) if len(items) > 1 else np.asarray(items[0])
-
-
 def collate(
-    items: Sequence[Sequence[Any]],
-    stack: Callable[[Sequence[Sequence[Any]]], np.ndarray] = concatenate,
+    items: Sequence[Sequence[Any]], stack: Callable[[Sequence[Sequence[Any]]], np.ndarray]
 ) -> Collated:
-    """Stack every item's rows into one C-contiguous float32 batch."""
+    """Stack every item's rows into one C-contiguous float32 batch, with ``stack``
+    (the model kind's ``ModelKind.stack``)."""
     slices = []
     start = 0
     for rows in items:

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from service.errors import ModelNotFound, ModelNotReady
+from service.errors import ModelNotReady
 from service.logs import log_event
 from service.metrics import ServiceMetrics
 from service.models.kinds import KindOptions, Prediction
@@ -169,12 +169,6 @@ class ServingRuntime:
         task = asyncio.get_running_loop().create_task(served.batcher.stop())
         self._retiring.add(task)
         task.add_done_callback(self._retiring.discard)
-
-    def model(self, name: str) -> LoadedModel:
-        served = self.served.get(name)
-        if served is None:
-            raise ModelNotFound(f"model '{name}' is not served")
-        return served.model
 
     async def predict(self, name: str, rows: Sequence[Any]) -> Prediction:
         """Prepare ``rows`` for the served version of ``name``, run them, return the answers."""

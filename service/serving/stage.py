@@ -22,10 +22,9 @@ A job whose request has given up (timed out, client gone) is dropped before it r
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from service.errors import QueueFull, RequestTimedOut
@@ -47,7 +46,6 @@ class _Job:
     cost: int
     future: asyncio.Future[Any]  # the request's: it fails here, or goes on from on_ready
     on_ready: Callable[[Any], None] | None = None  # None: the prepared rows are the result
-    enqueued_at: float = field(default_factory=time.monotonic)
 
 
 class _Lane:
