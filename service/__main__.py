@@ -75,6 +75,8 @@ def check_settings() -> None:
 def main(args: argparse.Namespace) -> None:
     # Each worker process builds its own Settings; this lets them size thread pools.
     os.environ["DIGITPASS_WORKERS"] = str(args.workers)
+    # Where it listens decides whether /admin/reload may go without a token.
+    os.environ["DIGITPASS_HOST"] = args.host
     check_settings()
     # After a graceful shutdown uvicorn restores the previous handlers and re-raises the
     # signal. With this handler in place, the process then exits 0 instead of dying of
@@ -85,6 +87,11 @@ def main(args: argparse.Namespace) -> None:
 
 
 def _serve(args: argparse.Namespace) -> None:
+    from service.http.server import raise_descriptor_limit, uvicorn_options
+    from service.settings import Settings
+
+    settings = Settings()
+    raise_descriptor_limit(settings.max_connections)
     uvicorn.run(
         "service.app:create_app",
         factory=True,
@@ -96,6 +103,7 @@ def _serve(args: argparse.Namespace) -> None:
         # Nothing here uses client addresses; skip X-Forwarded-* rewriting per request.
         proxy_headers=False,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        **uvicorn_options(settings),
     )
 
 

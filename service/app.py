@@ -26,6 +26,7 @@ from service.http.errors import error_body, error_response
 from service.http.openapi import add_model_routes
 from service.http.pipeline import REQUEST_ID_KEY, build_pipeline
 from service.http.router import ModelRouter
+from service.http.server import edge_limits
 from service.http.web import install_web
 from service.logs import configure_logging, log_event
 from service.metrics import ServiceMetrics
@@ -60,7 +61,10 @@ class DigitpassAPI(FastAPI):
             metrics,
             max_body_bytes=settings.max_upload_bytes,
             access_log=settings.access_log,
+            max_in_flight=settings.max_in_flight,
+            max_buffered_bytes=settings.max_buffered_bytes,
         )
+        self.edge_limits = edge_limits(settings)  # read by the server's protocol
         self._openapi_generation = -1
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -12,6 +12,9 @@ class ServiceError(Exception):
     """Base class: ``status_code`` and a human-readable ``detail``."""
 
     status_code: int = 500
+    # Set for refusals under load: counted in a summary line a second
+    # (service.http.refusals) rather than logged one by one.
+    refusal: str | None = None
 
     def __init__(self, detail: str, *, headers: dict[str, str] | None = None) -> None:
         super().__init__(detail)
@@ -65,10 +68,15 @@ class Unauthorized(ServiceError):
     status_code = 401
 
 
+class Forbidden(ServiceError):
+    status_code = 403
+
+
 class QueueFull(ServiceError):
     """The batcher's bounded queue is full; the client should retry later."""
 
     status_code = 503
+    refusal = "queue_full"
 
     def __init__(self, detail: str, *, retry_after_s: int = 1) -> None:
         super().__init__(detail, headers={"Retry-After": str(retry_after_s)})
@@ -85,6 +93,20 @@ class RequestTimedOut(ServiceError):
     """The request waited in the queue longer than the timeout and was not run."""
 
     status_code = 504
+    refusal = "timed_out"
+
+
+class Overloaded(ServiceError):
+    """A work cap of this process is reached (requests in progress, buffered bytes)."""
+
+    status_code = 503
+
+    def __init__(self, detail: str, *, refusal: str, close: bool = False) -> None:
+        headers = {"Retry-After": "1"}
+        if close:
+            headers["Connection"] = "close"  # the body is left unread
+        super().__init__(detail, headers=headers)
+        self.refusal = refusal
 
 
 class InferenceFailed(ServiceError):

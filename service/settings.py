@@ -6,6 +6,7 @@ that needs it.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Literal
@@ -13,6 +14,7 @@ from typing import Literal
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+KiB = 1024
 MiB = 1024 * 1024
 
 
@@ -40,8 +42,48 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(5 * MiB, ge=1024, description="Largest request body.")
     max_image_pixels: int = Field(25_000_000, ge=1, description="Largest decoded image.")
     reload_interval_s: float = Field(2.0, ge=0, description="Repository polling; 0 = off.")
+    host: str = Field(
+        "127.0.0.1",
+        description="The address the server listens on (the CLI's --host sets it). Without "
+        "an admin token, /admin/reload is open only when this is a loopback address.",
+    )
     admin_token: str | None = Field(
-        None, description="When set, POST /admin/reload needs 'Authorization: Bearer <token>'."
+        None,
+        description="POST /admin/reload needs 'Authorization: Bearer <token>'. Unset: the "
+        "route is off (403) unless the server listens on loopback only. Empty: an error.",
+    )
+    max_header_bytes: int = Field(
+        16 * KiB,
+        ge=1024,
+        le=1 * MiB,
+        description="Request line and headers, in all; larger: 431 (per connection).",
+    )
+    header_timeout_s: float = Field(
+        10.0, gt=0, le=600, description="Time for a request's headers to arrive; then 408/close."
+    )
+    min_body_rate: int = Field(
+        1024,
+        ge=0,
+        description="Bytes a second a request body must keep up, over 5 s windows; slower: 408.",
+    )
+    body_timeout_s: float = Field(
+        60.0, gt=0, le=3600, description="Time for a whole request body to arrive; then 408."
+    )
+    max_connections: int = Field(
+        4096, ge=1, le=1_000_000, description="Open connections per worker process; more: 503."
+    )
+    max_in_flight: int = Field(
+        256,
+        ge=1,
+        le=1_000_000,
+        description="Requests in progress per worker process (all but /healthz, /readyz and "
+        "/metrics); more: 503 at once.",
+    )
+    max_buffered_bytes: int = Field(
+        64 * MiB,
+        ge=1024,
+        description="Request body bytes held in memory at once per worker process, in all; "
+        "more: 503.",
     )
     preprocess_workers: int = Field(
         0,
@@ -63,6 +105,15 @@ class Settings(BaseSettings):
         False, description="One JSON line per request (method, path, status, duration, id)."
     )
 
+    @field_validator("admin_token")
+    @classmethod
+    def _token_not_empty(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("must not be empty: unset it, or set a secret of printable ASCII")
+        if value is not None and not (value.isascii() and value.isprintable()):
+            raise ValueError("must be printable ASCII (it travels in an HTTP header)")
+        return value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _lower_log_level(cls, value: object) -> object:
@@ -71,6 +122,15 @@ class Settings(BaseSettings):
     @property
     def max_batch_delay_s(self) -> float:
         return self.max_batch_delay_ms / 1000.0
+
+    def listens_on_loopback_only(self) -> bool:
+        """Whether only this host can connect: a loopback address or ``localhost``."""
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host.strip("[]")).is_loopback
+        except ValueError:
+            return False
 
     def resolved_preprocess_workers(self) -> int:
         """Worker processes of the preprocessing stage's small lane: 1 unless set.

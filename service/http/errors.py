@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass, field
 
 from service.errors import ServiceError
+from service.http.refusals import REFUSALS
 from service.logs import log_event
 
 logger = logging.getLogger("service.requests")
@@ -34,7 +35,9 @@ def error_body(detail: str) -> bytes:
 def error_response(exc: Exception, path: str, request_id: str | None = None) -> ErrorReply:
     """The response for ``exc`` raised while answering ``path``."""
     if isinstance(exc, ServiceError):
-        if exc.status_code >= 500:
+        if exc.refusal is not None:
+            REFUSALS.count(exc.refusal)
+        elif exc.status_code >= 500:
             log_event(
                 logger,
                 "request_failed",

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import secrets
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Response
 
-from service.errors import ModelNotReady, Unauthorized
-from service.http.deps import RuntimeDep, SettingsDep
+from service.errors import ModelNotReady
+from service.http.admin import AdminDep
+from service.http.deps import RuntimeDep
 from service.http.schemas import ErrorResponse, Health, ModelsResponse, Readiness, ReloadResponse
 from service.metrics import CONTENT_TYPE_LATEST
 from service.serving.runtime import ServingRuntime
@@ -55,18 +55,9 @@ async def models(runtime: RuntimeDep) -> ModelsResponse:
 @router.post(
     "/admin/reload",
     summary="Rescan the model repository now",
-    responses={401: {"model": ErrorResponse}},
+    responses={401: {"model": ErrorResponse}, 403: {"model": ErrorResponse}},
 )
-async def reload(
-    runtime: RuntimeDep,
-    settings: SettingsDep,
-    authorization: Annotated[str | None, Header()] = None,
-) -> ReloadResponse:
-    token = settings.admin_token
-    if token and not secrets.compare_digest(
-        (authorization or "").encode("utf-8", "replace"), f"Bearer {token}".encode()
-    ):
-        raise Unauthorized("admin token required: Authorization: Bearer <token>")
+async def reload(runtime: RuntimeDep, _admin: AdminDep) -> ReloadResponse:
     await runtime.reload()
     failures = [vars(f) for f in runtime.registry.skipped()]
     return ReloadResponse.model_validate({**_models(runtime), "failures": failures})

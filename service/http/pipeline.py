@@ -3,8 +3,14 @@
 1. :class:`ObservedLayer` counts and times it, by route template, method and status,
    and turns any error raised below into its JSON response
    (``service.http.errors.error_response``, the one mapping);
-2. :class:`BodyLimitLayer` refuses a body over the upload limit: a declared
-   ``Content-Length`` before any byte is read, a chunked body at the first chunk past it.
+2. :class:`WorkLimitLayer` caps the requests in progress in this worker process
+   (``max_in_flight``): one more gets a JSON 503 at once, without queueing.
+   ``/healthz``, ``/readyz`` and ``/metrics`` bypass it, so that health stays visible
+   under overload;
+3. :class:`BodyLimitLayer` refuses a body over the upload limit: a declared
+   ``Content-Length`` before any byte is read, a chunked body at the first chunk past it;
+   and it holds every body's bytes against the process's :class:`BodyBudget`
+   (``max_buffered_bytes`` in all): past it, 503.
 
 Below them, the model routes (``service.http.router``) answer the prediction requests,
 and FastAPI everything else. No framework is imported here.
@@ -17,6 +23,7 @@ import logging
 import secrets
 import time
 
+from service.errors import Overloaded
 from service.http.asgi import (
     ASGIApp,
     ClientGone,
@@ -128,46 +135,128 @@ def log_access(scope: Scope, status: int, seconds: float, request_id: bytes) -> 
     )
 
 
+# Routes that must answer under any load: liveness, readiness, metrics (and the
+# Open Inference Protocol's health routes).
+UNCAPPED_PATHS = frozenset(
+    {"/healthz", "/readyz", "/metrics", "/v2/health/live", "/v2/health/ready"}
+)
+
+
+class WorkLimitLayer:
+    """At most ``max_in_flight`` requests in progress in this process; past it, 503 at once."""
+
+    def __init__(self, app: ASGIApp, max_in_flight: int) -> None:
+        self.app = app
+        self.max_in_flight = max_in_flight
+        self.in_flight = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in UNCAPPED_PATHS:
+            await self.app(scope, receive, send)
+            return
+        if self.in_flight >= self.max_in_flight:
+            raise Overloaded(
+                f"the server is at its limit of {self.max_in_flight} requests in progress; "
+                "retry later",
+                refusal="work_cap",
+            )
+        self.in_flight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+
+
+class BodyBudget:
+    """The request body bytes this process holds in memory at once, capped in all."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.held = 0
+
+    def take(self, size: int) -> None:
+        """Hold ``size`` more bytes, or raise :class:`Overloaded` (nothing is held then)."""
+        if self.held + size > self.max_bytes:
+            raise Overloaded(
+                "the server holds too many request bodies right now; retry later",
+                refusal="body_budget",
+                close=True,
+            )
+        self.held += size
+
+    def give_back(self, size: int) -> None:
+        self.held -= size
+
+
 class BodyLimitLayer:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, budget: BodyBudget) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.budget = budget
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         found = known_headers(scope)
-        if b"content-length" in found:
+        declared = found.get(b"content-length")
+        if declared is not None:
             refused = declared_length_error(scope, self.max_bytes)
             if refused is not None:
                 refused.headers["Connection"] = "close"  # the body is left unread
                 raise refused
-        elif scope["method"] in BODILESS_METHODS and b"transfer-encoding" not in found:
+            size = int(declared)
+            if size == 0:
+                await self.app(scope, receive, send)
+                return
+            self.budget.take(size)  # the whole declared body, before a byte is read
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                self.budget.give_back(size)
+            return
+        if scope["method"] in BODILESS_METHODS and b"transfer-encoding" not in found:
             await self.app(scope, receive, send)  # no body: nothing to count
             return
-        await self.app(scope, self._limited(receive), send)
+        held = [0]
+        try:
+            await self.app(scope, self._limited(receive, held), send)
+        finally:
+            self.budget.give_back(held[0])
 
-    def _limited(self, receive: Receive) -> Receive:
-        received = 0
+    def _limited(self, receive: Receive, held: list[int]) -> Receive:
+        """A chunked body: counted against the limit and the budget as it arrives."""
         limit = self.max_bytes
+        budget = self.budget
 
         async def limited_receive() -> Message:
-            nonlocal received
             message = await receive()
             if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
+                size = len(message.get("body", b""))
+                if held[0] + size > limit:
                     error = too_large(limit)
                     error.headers["Connection"] = "close"
                     raise error
+                budget.take(size)
+                held[0] += size
             return message
 
         return limited_receive
 
 
 def build_pipeline(
-    app: ASGIApp, metrics: ServiceMetrics, *, max_body_bytes: int, access_log: bool
+    app: ASGIApp,
+    metrics: ServiceMetrics,
+    *,
+    max_body_bytes: int,
+    access_log: bool,
+    max_in_flight: int = 1_000_000,
+    max_buffered_bytes: int | None = None,
 ) -> ASGIApp:
-    """The shared layers around ``app`` (the model router, itself in front of FastAPI)."""
-    return ObservedLayer(BodyLimitLayer(app, max_body_bytes), metrics, access_log=access_log)
+    """The shared layers around ``app`` (the model router, itself in front of FastAPI).
+
+    The caps (``max_in_flight``, ``max_buffered_bytes``) count in this process only.
+    """
+    budget = BodyBudget(max_buffered_bytes if max_buffered_bytes is not None else 1 << 62)
+    limited = BodyLimitLayer(app, max_body_bytes, budget)
+    return ObservedLayer(WorkLimitLayer(limited, max_in_flight), metrics, access_log=access_log)

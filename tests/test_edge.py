@@ -1,0 +1,260 @@
+"""The HTTP edge against a real server: header cap, header and body timeouts, the connection
+cap, the work cap with health bypassing it, the buffered-body cap (issue 10)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.server import ServerHandle, run_server
+
+LIMITS = {
+    "DIGITPASS_RELOAD_INTERVAL_S": "0",
+    "DIGITPASS_HEADER_TIMEOUT_S": "1",
+    "DIGITPASS_BODY_TIMEOUT_S": "1.5",
+    "DIGITPASS_MIN_BODY_RATE": "1000",
+    "DIGITPASS_MAX_CONNECTIONS": "40",
+    "DIGITPASS_MAX_IN_FLIGHT": "3",
+    "DIGITPASS_MAX_BUFFERED_BYTES": "300000",
+}
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[ServerHandle]:
+    with run_server(LIMITS) as handle:
+        yield handle
+
+
+def address(server: ServerHandle) -> tuple[str, int]:
+    host, port = server.url.removeprefix("http://").split(":")
+    return host, int(port)
+
+
+def connect(server: ServerHandle) -> socket.socket:
+    sock = socket.create_connection(address(server), timeout=10)
+    return sock
+
+
+def read_response(sock: socket.socket) -> tuple[int | None, dict[str, str], bytes]:
+    """Status, headers and body of one response; (None, {}, b"") when closed unanswered."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return None, {}, b""
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines[1:]:
+        key, _, value = line.partition(":")
+        headers[key.strip().lower()] = value.strip()
+    length = int(headers.get("content-length", "0"))
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return int(lines[0].split()[1]), headers, body
+
+
+def closed_by_server(sock: socket.socket) -> bool:
+    try:
+        return sock.recv(1) == b""
+    except ConnectionResetError:
+        return True
+
+
+def test_a_header_over_the_cap_gets_431_and_a_close(server):
+    for big in (b"a" * 20_000, b"a" * 3_000_000):
+        sock = connect(server)
+        # Refused before all of it was sent, perhaps: what the cap is for.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + big + b"\r\n\r\n")
+        status, headers, body = read_response(sock)
+        assert status == 431
+        assert "16384-byte limit" in json.loads(body)["detail"]
+        assert headers["connection"] == "close"
+        sock.close()
+
+
+def test_many_small_headers_over_the_cap_and_a_long_url_get_431(server):
+    many = b"".join(b"X-H%d: v\r\n" % i for i in range(3000))
+    sock = connect(server)
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + many + b"\r\n")
+    assert read_response(sock)[0] == 431
+    sock = connect(server)
+    sock.sendall(b"GET /healthz?" + b"q" * 17_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert read_response(sock)[0] == 431
+
+
+def test_headers_just_under_the_cap_are_served(server):
+    sock = connect(server)
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 15_000 + b"\r\n\r\n")
+    assert read_response(sock)[0] == 200
+
+
+def test_a_trickled_header_is_cut_at_the_cap(server):
+    sock = connect(server)
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nX-Big: ")
+    status = None
+    for _ in range(40):
+        try:
+            sock.sendall(b"a" * 1000)
+        except (BrokenPipeError, ConnectionResetError):
+            break
+    status = read_response(sock)[0]
+    assert status == 431
+
+
+@pytest.mark.slow
+def test_slow_headers_are_dropped_by_the_header_timeout(server):
+    silent = connect(server)
+    trickler = connect(server)
+    trickler.sendall(b"GET /healthz HTTP/1.1\r\n")
+    started = time.monotonic()
+    for _ in range(5):
+        try:
+            trickler.sendall(b"X: y\r\n")  # a header line now and then, never the end
+        except (BrokenPipeError, ConnectionResetError):
+            break
+        if time.monotonic() - started > 1.5:
+            break
+        time.sleep(0.3)  # the attacker's pace, not synchronisation
+    status, _, body = read_response(trickler)
+    assert status == 408 and "headers" in json.loads(body)["detail"]
+    assert closed_by_server(silent)  # sent nothing: closed without an answer
+    assert time.monotonic() - started < 5
+
+
+@pytest.mark.slow
+def test_a_slow_body_is_dropped(server):
+    sock = connect(server)
+    sock.sendall(
+        b"POST /predict/digit HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+        b"Content-Length: 100000\r\n\r\n"
+    )
+    started = time.monotonic()
+    status = None
+    while time.monotonic() - started < 6:
+        try:
+            sock.sendall(b"x" * 10)  # 10 bytes at a time: far under 1000 B/s
+        except (BrokenPipeError, ConnectionResetError):
+            break
+        time.sleep(0.2)  # the attacker's pace
+        sock.settimeout(0.01)
+        try:
+            if sock.recv(1, socket.MSG_PEEK):
+                break
+        except TimeoutError:
+            continue
+        except ConnectionResetError:
+            break
+    sock.settimeout(5)
+    status = read_response(sock)[0]
+    assert status in (408, None)
+    assert time.monotonic() - started < 5
+
+
+def _hold_in_flight(server: ServerHandle, size: int = 50_000) -> socket.socket:
+    """A request that stays in progress: its body never arrives in full."""
+    sock = connect(server)
+    sock.sendall(
+        b"POST /predict/digit HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+        b"Content-Length: %d\r\n\r\n" % size + b"x" * 1000
+    )
+    return sock
+
+
+def _in_flight_reached(server: ServerHandle) -> bool:
+    return httpx.get(server.url + "/predict/pass?hours=1").status_code == 503
+
+
+def test_past_the_work_cap_a_request_gets_json_503_at_once_and_health_still_answers(server):
+    held = [_hold_in_flight(server) for _ in range(3)]
+    try:
+        deadline = time.monotonic() + 5
+        while not _in_flight_reached(server):
+            assert time.monotonic() < deadline, "the work cap never filled"
+        started = time.monotonic()
+        refused = httpx.get(server.url + "/predict/pass?hours=1")
+        assert time.monotonic() - started < 1
+        assert refused.status_code == 503
+        assert refused.headers["retry-after"] == "1"
+        assert "requests in progress" in refused.json()["detail"]
+        for path in ("/healthz", "/readyz", "/metrics"):
+            assert httpx.get(server.url + path).status_code == 200, path
+    finally:
+        for sock in held:
+            sock.close()
+    deadline = time.monotonic() + 5
+    while _in_flight_reached(server):
+        assert time.monotonic() < deadline, "the work cap never emptied"
+
+
+def test_past_the_buffered_bytes_cap_an_upload_gets_503_unread(server):
+    held = [_hold_in_flight(server, 140_000) for _ in range(2)]  # 280 kB of 300 kB held
+    try:
+        deadline = time.monotonic() + 5
+        while True:
+            reply = httpx.post(
+                server.url + "/predict/digit",
+                content=b"x" * 30_000,
+                headers={"content-type": "image/png"},
+            )
+            if reply.status_code == 503:
+                break
+            assert time.monotonic() < deadline, f"never refused: {reply.status_code}"
+        assert "request bodies" in reply.json()["detail"]
+        assert reply.headers["connection"] == "close"
+    finally:
+        for sock in held:
+            sock.close()
+
+
+def test_past_the_connection_cap_a_connection_gets_503_and_is_closed(server):
+    extra = []
+    try:
+        for _ in range(45):
+            extra.append(connect(server))
+        # The 41st and later were answered 503 and closed; the first ones wait for a request.
+        answered = []
+        for sock in extra[-5:]:
+            sock.settimeout(5)
+            answered.append(read_response(sock)[0])
+        assert answered == [503] * 5
+    finally:
+        for sock in extra:
+            sock.close()
+    deadline = time.monotonic() + 5
+    while True:  # the slots come back as the connections close
+        try:
+            if httpx.get(server.url + "/healthz", timeout=2).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline
+
+
+def test_refusals_are_summarised_not_logged_one_by_one(server):
+    for _ in range(20):
+        sock = connect(server)
+        sock.sendall(b"BAD REQUEST LINE\r\n\r\n")
+        assert read_response(sock)[0] == 400
+        sock.close()
+    deadline = time.monotonic() + 5
+    while True:
+        lines = [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]
+        summaries = [line for line in lines if line["event"] == "requests_refused"]
+        if any(line["counts"].get("malformed_http", 0) for line in summaries):
+            break
+        assert time.monotonic() < deadline, "no requests_refused line"
+    assert not any(line["event"] == "Invalid HTTP request received." for line in lines)
+    assert sum(line["counts"].get("malformed_http", 0) for line in summaries) >= 20
+    assert len(summaries) < 20
