@@ -28,6 +28,7 @@ from service.http.pipeline import REQUEST_ID_KEY, build_pipeline
 from service.http.router import ModelRouter
 from service.http.server import edge_limits
 from service.http.web import install_web
+from service.http.work import WorkGauge
 from service.logs import configure_logging, log_event
 from service.metrics import ServiceMetrics
 from service.serving.runtime import ServingRuntime
@@ -56,12 +57,13 @@ class DigitpassAPI(FastAPI):
         self, router: ModelRouter, metrics: ServiceMetrics, settings: Settings
     ) -> None:
         self.model_router = router
+        self.work = WorkGauge(settings.max_in_flight)  # read by the server's protocol too
         self._layers = build_pipeline(
             router,
             metrics,
             max_body_bytes=settings.max_upload_bytes,
             access_log=settings.access_log,
-            max_in_flight=settings.max_in_flight,
+            work=self.work,
             max_buffered_bytes=settings.max_buffered_bytes,
         )
         self.edge_limits = edge_limits(settings)  # read by the server's protocol

@@ -35,6 +35,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from service.http.refusals import REFUSALS
+from service.http.work import UNCAPPED_PATHS, OverloadedApp, WorkGauge
 
 KiB = 1024
 BODY_RATE_WINDOW_S = 5.0
@@ -63,6 +64,18 @@ def limits_of(app: Any) -> EdgeLimits:
     return EdgeLimits()
 
 
+def gauge_of(app: Any) -> WorkGauge | None:
+    """The app's work cap (``DigitpassAPI.work``), looking through wrappers."""
+    for _ in range(4):
+        gauge = getattr(app, "work", None)
+        if isinstance(gauge, WorkGauge):
+            return gauge
+        app = getattr(app, "app", None)
+        if app is None:
+            break
+    return None
+
+
 def raw_response(status: int, reason: str, detail: str) -> bytes:
     """A complete ``Connection: close`` JSON error response, written before any ASGI."""
     body = json.dumps({"detail": detail}).encode()
@@ -73,6 +86,13 @@ def raw_response(status: int, reason: str, detail: str) -> bytes:
         "connection: close\r\n\r\n"
     )
     return head.encode("ascii") + body
+
+
+HEALTHY_BODY = b'{"status":"ok"}'
+HEALTHY_HEAD = (
+    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n"
+    % len(HEALTHY_BODY)
+)
 
 
 class HeadersRefused(Exception):
@@ -91,6 +111,8 @@ class EdgeProtocol(HttpToolsProtocol):
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
         self.limits = limits_of(self.app)
+        self.work = gauge_of(self.app)
+        self._refuse_app = OverloadedApp(self.work) if self.work is not None else None
         self._awaiting_headers = True
         self._header_bytes = 0
         self._header_timer: asyncio.TimerHandle | None = None
@@ -99,6 +121,7 @@ class EdgeProtocol(HttpToolsProtocol):
         self._body_window_bytes = 0
         self._in_body = False
         self._refused = False
+        self._skipping_body = False
 
     # Connection life
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -136,6 +159,8 @@ class EdgeProtocol(HttpToolsProtocol):
             return
         if self._awaiting_headers and self._header_bytes > self.limits.max_header_bytes:
             self._headers_too_large()  # incomplete headers, past the cap already
+        elif self._in_body and self._body_timer is None and not self._refused:
+            self._body_timer = self.loop.call_later(self._window_s(), self._check_body_rate)
 
     def _headers_too_large(self) -> None:
         REFUSALS.count("header_too_large")
@@ -166,20 +191,91 @@ class EdgeProtocol(HttpToolsProtocol):
         if self._header_timer is not None:
             self._header_timer.cancel()
             self._header_timer = None
+        work = self.work
+        if work is not None and work.full() and self._refuse_app is not None:
+            path = self.url.partition(b"?")[0]
+            if path.decode("latin-1") not in UNCAPPED_PATHS:
+                self._refuse_over_work_cap()
+                self._start_body_clock()
+                return
+            if path == b"/healthz" and self._answer_alive():
+                self._start_body_clock()
+                return
         super().on_headers_complete()
+        self._start_body_clock()
+
+    def _refuse_over_work_cap(self) -> None:
+        """503 for a request over the work cap, for less than the request cost to send.
+
+        With no response in progress on this connection, the answer is written at once
+        and the body (if any) is skipped as it arrives: no task, no pipeline. Behind a
+        pipelined request still being answered, a tiny ASGI app answers it in turn.
+        """
+        if self.cycle is None or self.cycle.response_complete:
+            keep_alive = self.parser.should_keep_alive()
+            REFUSALS.count("work_cap")
+            self._skipping_body = True
+            self.transport.write(self._overloaded_reply(keep_alive))
+            if not keep_alive:
+                self._refused = True
+                self.transport.close()
+            return
+        app, self.app = self.app, self._refuse_app
+        try:
+            super().on_headers_complete()
+        finally:
+            self.app = app
+
+    def _answer_alive(self) -> bool:
+        """Under overload, ``GET /healthz`` is answered here, in this read: the event loop
+        is busy, and each turn it waits for (a task, the pipeline) would add a turn's
+        latency. It carries no request id and is not in the request metrics."""
+        if self.parser.get_method() not in (b"GET", b"HEAD"):
+            return False
+        if self.cycle is not None and not self.cycle.response_complete:
+            return False  # behind a pipelined request: answered in turn
+        head = HEALTHY_HEAD
+        self._skipping_body = True
+        keep_alive = self.parser.should_keep_alive()
+        if not keep_alive:
+            head = head.replace(b"\r\n\r\n", b"\r\nconnection: close\r\n\r\n")
+        body = b"" if self.parser.get_method() == b"HEAD" else HEALTHY_BODY
+        self.transport.write(head + body)
+        if not keep_alive:
+            self._refused = True
+            self.transport.close()
+        return True
+
+    def _overloaded_reply(self, keep_alive: bool) -> bytes:
+        assert self.work is not None
+        body = json.dumps({"detail": self.work.detail()}).encode()
+        head = (
+            "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n"
+            f"content-length: {len(body)}\r\nretry-after: 1\r\n"
+            + ("" if keep_alive else "connection: close\r\n")
+            + "\r\n"
+        )
+        return head.encode("ascii") + body
+
+    def _start_body_clock(self) -> None:
+        # The timer itself is armed at the end of this read (data_received), and only
+        # if the body is still incomplete then: a request whose body came with its
+        # headers (every GET) never costs one.
         self._in_body = True
         self._body_started = self.loop.time()
         self._body_window_bytes = 0
-        self._body_timer = self.loop.call_later(self._window_s(), self._check_body_rate)
 
     def on_body(self, body: bytes) -> None:
-        if not self._refused:
+        if not self._refused and not self._skipping_body:
             super().on_body(body)
 
     def on_message_complete(self) -> None:
         if self._refused:
             return
-        super().on_message_complete()
+        if self._skipping_body:
+            self._skipping_body = False  # a refused request's body, skipped
+        else:
+            super().on_message_complete()
         self._end_body()
         self._awaiting_headers = True
         self._header_bytes = 0

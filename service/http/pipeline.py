@@ -37,6 +37,7 @@ from service.http.asgi import (
     too_large,
 )
 from service.http.errors import error_response
+from service.http.work import UNCAPPED_PATHS, WorkGauge
 from service.logs import log_event
 from service.metrics import ServiceMetrics
 
@@ -135,36 +136,26 @@ def log_access(scope: Scope, status: int, seconds: float, request_id: bytes) -> 
     )
 
 
-# Routes that must answer under any load: liveness, readiness, metrics (and the
-# Open Inference Protocol's health routes).
-UNCAPPED_PATHS = frozenset(
-    {"/healthz", "/readyz", "/metrics", "/v2/health/live", "/v2/health/ready"}
-)
-
-
 class WorkLimitLayer:
-    """At most ``max_in_flight`` requests in progress in this process; past it, 503 at once."""
+    """At most ``gauge.max_in_flight`` requests in progress in this process; past it,
+    503 at once (the server's protocol refuses most of them before they get here)."""
 
-    def __init__(self, app: ASGIApp, max_in_flight: int) -> None:
+    def __init__(self, app: ASGIApp, gauge: WorkGauge) -> None:
         self.app = app
-        self.max_in_flight = max_in_flight
-        self.in_flight = 0
+        self.gauge = gauge
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in UNCAPPED_PATHS:
             await self.app(scope, receive, send)
             return
-        if self.in_flight >= self.max_in_flight:
-            raise Overloaded(
-                f"the server is at its limit of {self.max_in_flight} requests in progress; "
-                "retry later",
-                refusal="work_cap",
-            )
-        self.in_flight += 1
+        gauge = self.gauge
+        if gauge.full():
+            raise Overloaded(gauge.detail(), refusal="work_cap")
+        gauge.in_flight += 1
         try:
             await self.app(scope, receive, send)
         finally:
-            self.in_flight -= 1
+            gauge.in_flight -= 1
 
 
 class BodyBudget:
@@ -250,13 +241,14 @@ def build_pipeline(
     *,
     max_body_bytes: int,
     access_log: bool,
-    max_in_flight: int = 1_000_000,
+    work: WorkGauge | None = None,
     max_buffered_bytes: int | None = None,
 ) -> ASGIApp:
     """The shared layers around ``app`` (the model router, itself in front of FastAPI).
 
-    The caps (``max_in_flight``, ``max_buffered_bytes``) count in this process only.
+    The caps (``work``, ``max_buffered_bytes``) count in this process only.
     """
     budget = BodyBudget(max_buffered_bytes if max_buffered_bytes is not None else 1 << 62)
     limited = BodyLimitLayer(app, max_body_bytes, budget)
-    return ObservedLayer(WorkLimitLayer(limited, max_in_flight), metrics, access_log=access_log)
+    gauge = work if work is not None else WorkGauge(1 << 62)
+    return ObservedLayer(WorkLimitLayer(limited, gauge), metrics, access_log=access_log)

@@ -1,0 +1,129 @@
+"""Hostile clients against a real server on a free port: health stays visible, memory stays
+bounded (issue 10). Each attack runs in a process of its own (``tests.attack``); this
+process measures what an honest client sees meanwhile."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from urllib.parse import urlsplit
+
+import numpy as np
+import pytest
+
+from tests.attack import raise_descriptor_limit
+from tests.server import REPO_ROOT, ServerHandle, run_server
+
+pytestmark = pytest.mark.slow
+
+HEALTH_P99_S = 0.100
+HEALTH_MAX_S = 0.250
+
+
+@contextmanager
+def attack(kind: str, url: str, connections: int, amount: float) -> Iterator[subprocess.Popen]:
+    """Run ``tests.attack`` until it says every connection is open; then yield it."""
+    process = subprocess.Popen(
+        [
+            "nice",
+            "-n",
+            "19",
+            sys.executable,
+            "-m",
+            "tests.attack",
+            kind,
+            url,
+            str(connections),
+            str(amount),
+        ],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert line.strip() == "ready", f"attack did not start: {line!r}"
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(30)
+
+
+def finish(process: subprocess.Popen) -> dict[str, int]:
+    assert process.stdout is not None
+    out, _ = process.communicate(timeout=120)
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def get_once(url: str) -> int:
+    """``GET url`` on a new connection, as a load balancer's health check does; the status."""
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=5) as sock:
+        sock.sendall(f"GET {parts.path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    return int(data.split(b" ", 2)[1])
+
+
+def probe(url: str, seconds: float) -> np.ndarray:
+    """Latencies of ``GET url``, each on a new connection, for ``seconds``."""
+    latencies = []
+    stop = time.monotonic() + seconds
+    while time.monotonic() < stop:
+        started = time.perf_counter()
+        status = get_once(url)
+        latencies.append(time.perf_counter() - started)
+        assert status == 200, status
+        time.sleep(0.01)  # a health checker's pace, not synchronisation
+    return np.array(latencies)
+
+
+def summary(latencies: np.ndarray) -> str:
+    p50, p99 = np.percentile(latencies, [50, 99]) * 1000
+    return (
+        f"n={len(latencies)} p50={p50:.1f} ms p99={p99:.1f} ms max={latencies.max() * 1000:.1f} ms"
+    )
+
+
+def assert_health_visible(latencies: np.ndarray) -> None:
+    assert len(latencies) >= 50
+    assert np.percentile(latencies, 99) <= HEALTH_P99_S, summary(latencies)
+    assert latencies.max() <= HEALTH_MAX_S, summary(latencies)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[ServerHandle]:
+    raise_descriptor_limit(8192)  # the server inherits it
+    with run_server({"DIGITPASS_RELOAD_INTERVAL_S": "0"}) as handle:
+        yield handle
+
+
+def test_health_stays_visible_under_2000_half_open_connections(server):
+    with attack("half-open", server.url, 2000, 6) as process:
+        latencies = probe(server.url + "/healthz", 3)
+        ready = probe(server.url + "/readyz", 1)
+        counts = finish(process)
+    print("half-open:", summary(latencies), counts)
+    assert counts["opened"] >= 2000
+    assert_health_visible(latencies)
+    assert_health_visible(np.concatenate([latencies, ready]))
+
+
+def test_health_stays_visible_under_overload_of_2000_connections(server):
+    with attack("overload", server.url, 2000, 8) as process:
+        # From half a second in: the steady attack, not its synchronised first burst.
+        probe(server.url + "/healthz", 0.5)
+        latencies = probe(server.url + "/healthz", 5)
+        counts = finish(process)
+    print("overload:", summary(latencies), counts)
+    assert counts.get("200", 0) > 0
+    assert set(counts) <= {"200", "503"}, counts
+    assert_health_visible(latencies)
