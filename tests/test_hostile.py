@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -127,3 +128,60 @@ def test_health_stays_visible_under_overload_of_2000_connections(server):
     assert counts.get("200", 0) > 0
     assert set(counts) <= {"200", "503"}, counts
     assert_health_visible(latencies)
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident memory of ``pid`` and its children (the preprocessing workers)."""
+    total = 0
+    pids = [pid]
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        children = []
+    pids += [int(child) for child in children]
+    for one in pids:
+        try:
+            for line in Path(f"/proc/{one}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+        except OSError:
+            continue
+    return total
+
+
+MAX_BUFFERED = 32 * 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def upload_server() -> Iterator[ServerHandle]:
+    env = {"DIGITPASS_RELOAD_INTERVAL_S": "0", "DIGITPASS_MAX_BUFFERED_BYTES": str(MAX_BUFFERED)}
+    with run_server(env) as handle:
+        yield handle
+
+
+def test_memory_stays_bounded_under_150_concurrent_max_size_uploads(upload_server):
+    pid = upload_server.process.pid
+    for _ in range(3):  # warm: the first uploads size the allocator's pools
+        with attack("uploads", upload_server.url, 10, 5 * 1024 * 1024) as process:
+            finish(process)
+    baseline = rss_bytes(pid)
+    peak = baseline
+    with attack("uploads", upload_server.url, 150, 5 * 1024 * 1024) as process:
+        while process.poll() is None:
+            peak = max(peak, rss_bytes(pid))
+            time.sleep(0.005)  # sampling interval
+        counts = finish(process)
+    deadline = time.monotonic() + 10
+    after = rss_bytes(pid)
+    while after > baseline + MAX_BUFFERED // 4 and time.monotonic() < deadline:
+        time.sleep(0.1)  # polling
+        after = rss_bytes(pid)
+    mib = 1024 * 1024
+    print(
+        f"uploads: baseline={baseline / mib:.0f} MiB peak={peak / mib:.0f} MiB "
+        f"after={after / mib:.0f} MiB {counts}"
+    )
+    assert set(counts) <= {"400", "503"}, counts  # refused, or not an image
+    assert counts.get("503", 0) > 0
+    assert peak <= baseline + 2 * MAX_BUFFERED
+    assert after <= baseline + MAX_BUFFERED // 4
