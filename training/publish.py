@@ -27,6 +27,7 @@ from service.models.metadata import MetadataError, validate_metadata
 from service.models.repository import (
     METADATA_FILE,
     STAGING_PREFIX,
+    InvalidVersion,
     artifact_table,
     list_versions,
     name_problem,
@@ -85,13 +86,17 @@ def validated(metadata: dict[str, Any]) -> dict[str, Any]:
 def commit(stage: Path, metadata: dict[str, Any], keep: int | None = None) -> Path:
     """Publish the complete folder ``stage`` as the next version and return its path.
 
-    Fills in ``metadata["version"]`` and ``metadata["artifacts"]`` (every file in the
-    folder), validates the whole with ``validate_metadata``, writes ``metadata.json``
-    last, renames, and retries with the next number when another publisher took this
-    one. Then prunes to ``keep`` versions if given.
+    Fills in ``metadata["version"]`` and ``metadata["artifacts"]`` (the sha256 and size
+    of every file in the folder: every file the service may load, ONNX external data
+    included; a link or a subfolder is refused), validates the whole with
+    ``validate_metadata``, writes ``metadata.json`` last, renames, and retries with the
+    next number when another publisher took this one. Then prunes to ``keep`` versions if given.
     """
     model_dir = stage.parent
-    metadata = {**metadata, "artifacts": artifact_table(stage)}
+    try:
+        metadata = {**metadata, "artifacts": artifact_table(stage)}
+    except InvalidVersion as error:
+        raise PublishError(f"cannot publish {metadata.get('name')}: {error}") from None
     for _ in range(MAX_ATTEMPTS):
         version = _next_version(model_dir)
         target = model_dir / str(version)

@@ -8,7 +8,7 @@ the same contract (docs/model-repository.md). Fields beyond these are kept as th
 from __future__ import annotations
 
 import string
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -18,6 +18,10 @@ SCHEMA_VERSION = 1
 # The model's task: which kind of model it is, and so how it is served (service.models.kinds).
 TASKS = ("binary-classifier", "image-classifier", "scalar-regressor")
 _HEX = frozenset(string.hexdigits.lower())
+# What a declared shape may ask for: one row's elements (a 1024 x 1024 image), in all.
+MAX_ROW_ELEMENTS = 1 << 20
+MAX_ARTIFACTS = 64
+MAX_LABEL_LENGTH = 256
 
 
 class MetadataError(ValueError):
@@ -51,6 +55,11 @@ class TensorSpec(_Strict):
     def _dims(cls, shape: list[int]) -> list[int]:
         if shape[0] != -1 or any(not 1 <= d <= 1_000_000 for d in shape[1:]):
             raise ValueError("must be [-1, d1, ...] with every d between 1 and 1000000")
+        elements = 1
+        for dimension in shape[1:]:
+            elements *= dimension
+        if elements > MAX_ROW_ELEMENTS:
+            raise ValueError(f"asks for {elements} elements a row, at most {MAX_ROW_ELEMENTS}")
         return shape
 
 
@@ -73,9 +82,11 @@ class VersionMetadata(_Strict):
     created_at: str | None = None
     input: InputSpec
     output: OutputSpec
-    labels: list[str] = Field(default_factory=list, max_length=100_000)
+    labels: list[Annotated[str, Field(max_length=MAX_LABEL_LENGTH)]] = Field(
+        default_factory=list, max_length=100_000
+    )
     metrics: dict[str, Any] = Field(default_factory=dict)
-    artifacts: dict[str, Artifact] = Field(min_length=1)
+    artifacts: dict[str, Artifact] = Field(min_length=1, max_length=MAX_ARTIFACTS)
 
     @field_validator("task")
     @classmethod

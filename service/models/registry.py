@@ -98,6 +98,11 @@ class ModelRegistry:
                 self._scan_one(name, report)
             return report
 
+    def _scrub(self, reason: str) -> str:
+        for prefix in {str(self.root.resolve()), str(self.root.absolute())}:
+            reason = reason.replace(prefix, "<repository>")
+        return reason
+
     def _note_unavailable(self, name: str, reason: str) -> None:
         if self._unavailable.get(name) != reason:
             self._unavailable[name] = reason
@@ -116,7 +121,9 @@ class ModelRegistry:
             try:
                 model = self._loader(read_version(self.root, name, version, self._backend))
             except Exception as exc:  # any failure disqualifies the version, never the service
-                failure = LoadFailure(name, version, str(exc))
+                # Clients see the reason (/models, /admin/reload) without the repository's
+                # absolute path; the log has it whole.
+                failure = LoadFailure(name, version, self._scrub(str(exc)))
                 self._failed[(name, version)] = (failure, files)
                 report.failures.append(failure)
                 log_event(
@@ -126,6 +133,7 @@ class ModelRegistry:
                     model=name,
                     version=version,
                     reason=str(exc),
+                    path=str(self.root / name / str(version)),
                     serving=current.number if current else None,
                 )
                 continue

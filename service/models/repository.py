@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import string
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,12 +80,19 @@ def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
 
 
 def artifact_table(folder: Path) -> dict[str, dict[str, Any]]:
-    """``{file name: {"sha256", "bytes"}}`` for every file in ``folder`` but metadata.json."""
-    return {
-        path.name: {"sha256": sha256_file(path), "bytes": path.stat().st_size}
-        for path in sorted(folder.iterdir())
-        if path.is_file() and path.name != METADATA_FILE
-    }
+    """``{file name: {"sha256", "bytes"}}`` for every file in ``folder`` but metadata.json.
+
+    Every entry must be a regular file (not a link, not a folder): the service refuses
+    a version whose folder holds anything its metadata does not list.
+    """
+    table = {}
+    for path in sorted(folder.iterdir()):
+        if path.name == METADATA_FILE:
+            continue
+        if path.is_symlink() or not path.is_file():
+            raise InvalidVersion(f"{path.name} is not a regular file: a version holds only files")
+        table[path.name] = {"sha256": sha256_file(path), "bytes": path.stat().st_size}
+    return table
 
 
 def fingerprint(version_dir: Path) -> tuple[tuple[str, int, int], ...]:
@@ -118,15 +126,37 @@ class ModelVersion:
     def artifact(self, backend: str) -> Path:
         return self.path / ARTIFACT_FILES[backend]
 
+    def artifact_bytes(self, backend: str) -> bytes:
+        """The backend's model file, read once and verified against its sha256: the
+        bytes that are checked are the bytes that are loaded."""
+        file_name = ARTIFACT_FILES[backend]
+        expected = self.spec.artifacts[file_name]
+        where = f"{self.name}/{self.version}"
+        return _read_verified(self.path, where, file_name, expected.sha256, expected.bytes)
+
+    def check_loads_only_listed(self, files: set[str]) -> None:
+        """Every file the model file names (ONNX external data) must be a listed artifact."""
+        where = f"{self.name}/{self.version}"
+        for file_name in sorted(files):
+            if file_name not in self.spec.artifacts or not _plain_name(file_name):
+                raise InvalidVersion(
+                    f"{where}: the model loads {file_name!r}, which {METADATA_FILE} does not list"
+                )
+
 
 def read_version(root: Path, name: str, version: int, backend: str) -> ModelVersion:
     """Read, validate and verify one version; :class:`InvalidVersion` says why not.
 
     Reasons name the version as ``name/version`` and the file by its name in the folder,
-    never by its absolute path.
+    never by its absolute path. The version is confined to its folder: the model and
+    version folders may not be symbolic links, every listed file is a regular file
+    directly in the folder (no links, no ``..``), and a file the metadata does not list
+    makes the version invalid.
     """
     where = f"{name}/{version}"
     path = root / name / str(version)
+    if (root / name).is_symlink() or path.is_symlink():
+        raise InvalidVersion(f"{where}: a symbolic link leads out of the repository")
     try:
         with (path / METADATA_FILE).open("rb") as handle:
             raw = handle.read(MAX_METADATA_BYTES + 1)
@@ -139,7 +169,7 @@ def read_version(root: Path, name: str, version: int, backend: str) -> ModelVers
     try:
         metadata = json.loads(raw)
         spec = validate_metadata(metadata)
-    except ValueError as exc:  # MetadataError, or JSON that does not parse
+    except (ValueError, RecursionError) as exc:  # MetadataError, JSON that does not parse
         detail = str(exc) if isinstance(exc, MetadataError) else f"{METADATA_FILE}: not JSON"
         raise InvalidVersion(f"{where}: {detail}") from None
     if spec.name != name or spec.version != version:
@@ -147,19 +177,48 @@ def read_version(root: Path, name: str, version: int, backend: str) -> ModelVers
     artifact = ARTIFACT_FILES[backend]
     if artifact not in spec.artifacts:
         raise InvalidVersion(f"{where}: metadata lists no {artifact}")
+    unlisted = sorted(set(_folder_entries(path, where)) - set(spec.artifacts) - {METADATA_FILE})
+    if unlisted:
+        raise InvalidVersion(f"{where}: {METADATA_FILE} does not list {', '.join(unlisted[:5])}")
     for file_name, expected in spec.artifacts.items():
-        _verify_artifact(path, where, file_name, expected.sha256, expected.bytes)
+        _read_verified(path, where, file_name, expected.sha256, expected.bytes)
     return ModelVersion(name=name, version=version, path=path, spec=spec, metadata=metadata)
 
 
-def _verify_artifact(folder: Path, where: str, file_name: str, sha256: str, size: int) -> None:
-    if file_name in ("", ".", "..") or "/" in file_name or "\\" in file_name:
+def _plain_name(file_name: str) -> bool:
+    return (
+        file_name not in ("", ".", "..")
+        and "/" not in file_name
+        and "\\" not in file_name
+        and "\0" not in file_name
+    )
+
+
+def _folder_entries(folder: Path, where: str) -> list[str]:
+    try:
+        return [entry.name for entry in os.scandir(folder)]
+    except OSError as exc:
+        raise InvalidVersion(f"{where}: folder unreadable ({exc.strerror})") from None
+
+
+def _read_verified(folder: Path, where: str, file_name: str, sha256: str, size: int) -> bytes:
+    """The bytes of ``folder/file_name``, a regular file (never through a link), checked
+    against the size and sha256 the metadata lists."""
+    if not _plain_name(file_name):
         raise InvalidVersion(f"{where}: artifact {file_name!r} is not a plain file name")
-    file_path = folder / file_name
-    if file_path.is_symlink() or not file_path.is_file():
-        raise InvalidVersion(f"{where}: {file_name} is missing or not a regular file")
-    actual = file_path.stat().st_size
-    if actual != size:
-        raise InvalidVersion(f"{where}: {file_name} has {actual} bytes, metadata says {size}")
-    if sha256_file(file_path) != sha256:
+    try:
+        descriptor = os.open(folder / file_name, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        raise InvalidVersion(f"{where}: {file_name} is missing or not a regular file") from None
+    with os.fdopen(descriptor, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise InvalidVersion(f"{where}: {file_name} is missing or not a regular file")
+        if info.st_size != size:
+            raise InvalidVersion(
+                f"{where}: {file_name} has {info.st_size} bytes, metadata says {size}"
+            )
+        data = handle.read(size + 1)
+    if len(data) != size or hashlib.sha256(data).hexdigest() != sha256:
         raise InvalidVersion(f"{where}: {file_name} does not match its sha256")
+    return data

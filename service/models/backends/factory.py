@@ -15,8 +15,13 @@ def create_backend(
     input_name: str,
     output_name: str,
     intra_op_threads: int,
+    model_bytes: bytes | None = None,
 ) -> Backend:
-    """Build the backend ``kind`` (``onnx`` or ``torchscript``) for one model file."""
+    """Build the backend ``kind`` (``onnx`` or ``torchscript``) for one model file.
+
+    ``model_bytes``, when given, are the file's verified contents: they are what is
+    loaded (``model_path`` then only names the file in errors).
+    """
     if kind == "onnx":
         from service.models.backends.onnx_backend import OnnxBackend
 
@@ -26,9 +31,12 @@ def create_backend(
             input_name=input_name,
             output_name=output_name,
             intra_op_threads=intra_op_threads,
+            model_bytes=model_bytes,
         )
     if kind == "torchscript":
         from service.models.backends.torchscript_backend import TorchScriptBackend
 
-        return TorchScriptBackend(model_path, device=device, intra_op_threads=intra_op_threads)
+        return TorchScriptBackend(
+            model_path, device=device, intra_op_threads=intra_op_threads, model_bytes=model_bytes
+        )
     raise BackendError(f"unknown backend {kind!r}")

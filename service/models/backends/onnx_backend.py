@@ -22,6 +22,7 @@ class OnnxBackend:
         input_name: str,
         output_name: str,
         intra_op_threads: int,
+        model_bytes: bytes | None = None,
     ) -> None:
         available = ort.get_available_providers()
         # Only ask the driver when the CUDA provider exists and the CPU was not forced.
@@ -39,10 +40,13 @@ class OnnxBackend:
         options.log_severity_level = 3
         try:
             self._session = ort.InferenceSession(
-                str(model_path), sess_options=options, providers=list(choice.providers)
+                model_bytes if model_bytes is not None else str(model_path),
+                sess_options=options,
+                providers=list(choice.providers),
             )
         except Exception as exc:  # onnxruntime raises its own untyped errors
-            raise BackendError(f"{model_path.name}: ONNX Runtime could not load it: {exc}") from exc
+            reason = str(exc).replace(str(model_path.parent), "<version folder>")
+            raise BackendError(f"{model_path.name}: ONNX Runtime could not load it: {reason}") from exc
         self.providers = tuple(self._session.get_providers())
         # ONNX Runtime silently falls back to the CPU when CUDA libraries are missing.
         self.device = "cuda" if CUDA_PROVIDER in self.providers else "cpu"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,14 @@ from service.models.backends.device import choose_torch_device
 class TorchScriptBackend:
     name = "torchscript"
 
-    def __init__(self, model_path: Path, *, device: str, intra_op_threads: int) -> None:
+    def __init__(
+        self,
+        model_path: Path,
+        *,
+        device: str,
+        intra_op_threads: int,
+        model_bytes: bytes | None = None,
+    ) -> None:
         try:
             import torch
         except ImportError as exc:  # serving installs do not need torch
@@ -28,9 +36,11 @@ class TorchScriptBackend:
             torch.set_num_threads(intra_op_threads)
         self._device = torch.device(choice.device)
         try:
-            self._module = torch.jit.load(str(model_path), map_location=self._device).eval()
+            source = io.BytesIO(model_bytes) if model_bytes is not None else str(model_path)
+            self._module = torch.jit.load(source, map_location=self._device).eval()
         except Exception as exc:  # torch raises RuntimeError and friends
-            raise BackendError(f"{model_path.name}: torch.jit.load failed: {exc}") from exc
+            reason = str(exc).replace(str(model_path.parent), "<version folder>")
+            raise BackendError(f"{model_path.name}: torch.jit.load failed: {reason}") from exc
         self.device = choice.device
         self.providers: tuple[str, ...] = (f"torch-{choice.device}",)
 
