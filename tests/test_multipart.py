@@ -95,8 +95,30 @@ def test_part_count_is_bounded():
 
 
 def test_header_params():
+    # An extended value that is not RFC 5987 (charset'language'value) is ignored.
     assert header_params('form-data; name="a b"; filename=x.png; FileName*=ignored') == {
         "name": "a b",
         "filename": "x.png",
-        "filename*": "ignored",
     }
+
+
+def test_rfc_5987_filename_wins_over_the_plain_one():
+    value = (
+        'form-data; name="image"; filename="rates.png"; filename*=UTF-8\'\'%e2%82%ac%20rates.png'
+    )
+    assert header_params(value) == {"name": "image", "filename": "\u20ac rates.png"}
+    assert header_params("form-data; name=a; filename*=iso-8859-1'en'%A3.png")["filename"] == (
+        "\u00a3.png"
+    )
+    assert "filename" not in header_params("form-data; name=a; filename*=nocodec''x.png")
+
+
+def test_quoted_strings_with_escapes():
+    assert header_params(r'form-data; name="a\"b\\"; filename="c;d.png"') == {
+        "name": 'a"b\\',
+        "filename": "c;d.png",
+    }
+    with pytest.raises(MalformedMultipart, match="unterminated"):
+        header_params('form-data; name="abc')
+    with pytest.raises(MalformedMultipart, match="parameters"):
+        header_params("form-data" + "; a=b" * 40)

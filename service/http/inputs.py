@@ -2,17 +2,18 @@
 
 The body has been read already (within the upload limit). Query strings are split with
 ``urllib.parse`` (linear, no regular expression), JSON is parsed by the standard
-library's C decoder, and uploads by ``service.http.uploads``.
+library's C decoder (``service.http.json_body``: large bodies off the event loop), and
+uploads by ``service.http.uploads``.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import parse_qsl
 
 from service.errors import InvalidInput
 from service.http.asgi import Scope, header
+from service.http.json_body import decode
 from service.http.uploads import file_from_body, files_from_body, media_type_of
 
 MAX_QUERY_FIELDS = 32
@@ -34,15 +35,32 @@ def parse_query(raw: str) -> dict[str, str]:
     return dict(parse_qsl(raw, keep_blank_values=True))
 
 
+NOT_PARSED = object()
+
+
+def check_json_type(content_type: str) -> None:
+    media_type = media_type_of(content_type)
+    if media_type and media_type != "application/json" and not media_type.endswith("+json"):
+        raise InvalidInput(
+            f"body: send JSON with 'Content-Type: application/json' (got {media_type!r})"
+        )
+
+
 class HttpInput:
     """One request's query, headers and body."""
 
-    __slots__ = ("_query", "_scope", "body")
+    __slots__ = ("_query", "_scope", "body", "parsed")
 
-    def __init__(self, scope: Scope, body: bytes) -> None:
+    def __init__(self, scope: Scope, body: bytes, parsed: Any = None) -> None:
         self._scope = scope
         self.body = body
+        self.parsed = parsed if parsed is not None else NOT_PARSED
         self._query: dict[str, str] | None = None
+
+    def wants_json(self) -> bool:
+        """Whether the body is declared JSON (or undeclared: routes read it as JSON)."""
+        media_type = media_type_of(self.content_type())
+        return not media_type or media_type == "application/json" or media_type.endswith("+json")
 
     def query_value(self, name: str) -> str | None:
         if self._query is None:
@@ -53,23 +71,10 @@ class HttpInput:
         return header(self._scope, b"content-type") or ""
 
     def json_body(self) -> Any:
-        media_type = media_type_of(self.content_type())
-        if media_type and media_type != "application/json" and not media_type.endswith("+json"):
-            raise InvalidInput(
-                f"body: send JSON with 'Content-Type: application/json' (got {media_type!r})"
-            )
-        if not self.body:
-            raise InvalidInput("body: the request body is empty; send a JSON object")
-        try:
-            return json.loads(self.body)
-        except json.JSONDecodeError as exc:
-            raise InvalidInput(
-                f"body: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
-            ) from None
-        except (UnicodeDecodeError, RecursionError):
-            raise InvalidInput(
-                "body: not valid JSON (bad encoding, or nested too deeply)"
-            ) from None
+        check_json_type(self.content_type())
+        if self.parsed is not NOT_PARSED:
+            return self.parsed  # parsed off the event loop already (a large body)
+        return decode(self.body)
 
     def upload(self, field_name: str) -> bytes:
         return file_from_body(self.content_type(), self.body, field_name)

@@ -18,6 +18,7 @@ from service.errors import ModelNotReady
 from service.http.asgi import ASGIApp, Receive, Scope, Send, read_body, send_json
 from service.http.errors import error_body
 from service.http.inputs import HttpInput
+from service.http.json_body import INLINE_BYTES, parse_json
 from service.http.pipeline import ROUTE_KEY
 from service.http.replies import json_bytes
 from service.models.kinds import Route
@@ -92,7 +93,11 @@ class ModelRouter:
             if route.method in NO_BODY_METHODS
             else await read_body(receive, self._max_body_bytes)
         )
-        decoded = route.decode(HttpInput(scope, body))
+        request = HttpInput(scope, body)
+        if len(body) > INLINE_BYTES and request.wants_json():
+            # A large JSON body: parsed in a worker process, not on the event loop.
+            request.parsed = await parse_json(body, offload=self.runtime.stage.run)
+        decoded = route.decode(request)
         prediction = await self.runtime.predict(name, decoded.rows)
         payload = prediction.kind.reply(route, decoded, prediction)
         await send_json(send, 200, json_bytes(payload))

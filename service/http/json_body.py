@@ -1,0 +1,105 @@
+"""JSON request bodies, parsed as the untrusted work they are.
+
+``json.loads`` is C code that holds the GIL for the whole parse: a 5 MB body takes
+over 100 ms, and a thread would not free the event loop. So:
+
+* a body of up to ``INLINE_BYTES`` is parsed on the event loop (well under a
+  millisecond);
+* a larger one is parsed in a worker process (the preprocessing stage's: ``offload``),
+  together with ``convert``, which turns the parsed value into what the caller wants
+  (for example numpy arrays for the Open Inference Protocol's tensors), so that what
+  comes back pickles cheaply; a Python structure of a million floats costs as much to
+  unpickle as to parse.
+
+The nesting depth is bounded (``max_depth``) without a regex or a Python loop per
+byte: numpy finds the brackets outside strings and takes a running sum. Every
+failure is a 4xx :class:`service.errors.ServiceError` (422 for JSON that does not
+parse, or nests too deeply).
+
+Usage::
+
+    value = await parse_json(body, offload=runtime.stage.run)
+    arrays = await parse_json(body, offload=runtime.stage.run, convert=tensors_of)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from service.errors import InvalidInput
+
+INLINE_BYTES = 64 * 1024
+MAX_DEPTH = 64
+
+# ``PreprocessStage.run``: ``prepare(rows)`` in a worker process, by cost in bytes.
+Offload = Callable[[Callable[[Sequence[Any]], Any], Sequence[Any], int], Awaitable[Any]]
+Convert = Callable[[Any], Any]
+
+_OPEN = np.zeros(256, dtype=np.int8)
+_OPEN[[ord("["), ord("{")]] = 1
+_OPEN[[ord("]"), ord("}")]] = -1
+
+
+def nesting_depth(body: bytes) -> int:
+    """The deepest nesting of arrays and objects in ``body`` (brackets in strings do not
+    count). Linear, vectorised; for a body that is not JSON the answer is a bound."""
+    if body.count(b"[") + body.count(b"{") <= 1:
+        return body.count(b"[") + body.count(b"{")
+    data = np.frombuffer(body, dtype=np.uint8)
+    quotes = data == ord('"')
+    if quotes.any():
+        # A quote is escaped when an odd run of backslashes precedes it.
+        backslash = (data == ord("\\")).astype(np.int32)
+        run = np.cumsum(backslash)
+        # Backslashes in the run ending just before each position.
+        last_reset = np.maximum.accumulate(np.where(backslash == 0, run, 0))
+        before = np.concatenate(([0], (run - last_reset)[:-1]))
+        real_quotes = quotes & (before % 2 == 0)
+        inside = (np.cumsum(real_quotes) - real_quotes) % 2 == 1
+        delta = np.where(inside, 0, _OPEN[data])
+    else:
+        delta = _OPEN[data]
+    return int(np.cumsum(delta, dtype=np.int64).max(initial=0))
+
+
+def decode(body: bytes, convert: Convert | None = None, max_depth: int = MAX_DEPTH) -> Any:
+    """Check the depth, parse, convert: all of it where this is called."""
+    if not body.strip():
+        raise InvalidInput("body: the request body is empty; send a JSON object")
+    depth = nesting_depth(body)
+    if depth > max_depth:
+        raise InvalidInput(f"body: JSON nested {depth} deep, at most {max_depth}")
+    try:
+        value = json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(
+            f"body: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+        ) from None
+    except (UnicodeDecodeError, RecursionError):
+        raise InvalidInput("body: not valid JSON (bad encoding, or nested too deeply)") from None
+    return convert(value) if convert is not None else value
+
+
+def decode_rows(rows: Sequence[tuple[bytes, Convert | None, int]]) -> Any:
+    """The worker process's side of :func:`parse_json` (one row: one body)."""
+    ((body, convert, max_depth),) = rows
+    return decode(body, convert, max_depth)
+
+
+async def parse_json(
+    body: bytes,
+    *,
+    offload: Offload | None,
+    convert: Convert | None = None,
+    max_depth: int = MAX_DEPTH,
+) -> Any:
+    """``body`` parsed as JSON (and passed through ``convert``), off the event loop when
+    it is large. ``convert`` must pickle (a module-level function) to run off the loop.
+    Without ``offload`` everything runs here (tests, tools)."""
+    if len(body) <= INLINE_BYTES or offload is None:
+        return decode(body, convert, max_depth)
+    return await offload(decode_rows, [(body, convert, max_depth)], len(body))
