@@ -185,3 +185,78 @@ def test_memory_stays_bounded_under_150_concurrent_max_size_uploads(upload_serve
     assert counts.get("503", 0) > 0
     assert peak <= baseline + 2 * MAX_BUFFERED
     assert after <= baseline + MAX_BUFFERED // 4
+
+
+def costly_png(side: int) -> bytes:
+    """A ``side`` x ``side`` PNG that compresses to a few kB and decodes to side² pixels."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    image = Image.new("L", (side, side), 255)
+    ImageDraw.Draw(image).line(
+        (side // 2, side // 5, side // 2, 4 * side // 5), fill=0, width=side // 12
+    )
+    out = io.BytesIO()
+    image.save(out, format="PNG", optimize=True)
+    return out.getvalue()
+
+
+def test_256_costly_images_in_one_request_leave_other_clients_unaffected(server):
+    import threading
+
+    import httpx
+
+    from tests.attack import digit_png
+
+    costly = costly_png(3500)
+    assert 256 * len(costly) < 5 * 1024 * 1024 - 64 * 1024  # within the body limit
+    files = [("images", (f"{i}.png", costly, "image/png")) for i in range(256)]
+    attack_result: dict[str, object] = {}
+
+    def attacker() -> None:
+        started = time.monotonic()
+        reply = httpx.post(server.url + "/predict/digits", files=files, timeout=120)
+        attack_result.update(status=reply.status_code, seconds=time.monotonic() - started)
+
+    honest_png = digit_png()
+    latencies: list[float] = []
+    statuses: list[int] = []
+    stop = time.monotonic() + 6
+
+    def honest() -> None:
+        with httpx.Client(timeout=30) as client:
+            while time.monotonic() < stop:
+                started = time.perf_counter()
+                reply = client.post(
+                    server.url + "/predict/digit",
+                    files={"image": ("d.png", honest_png, "image/png")},
+                )
+                latencies.append(time.perf_counter() - started)
+                statuses.append(reply.status_code)
+                started = time.perf_counter()
+                reply = client.get(server.url + "/predict/pass", params={"hours": 3})
+                latencies.append(time.perf_counter() - started)
+                statuses.append(reply.status_code)
+
+    threads = [threading.Thread(target=attacker)] + [
+        threading.Thread(target=honest) for _ in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(180)
+    values = np.array(latencies)
+    print("costly images:", attack_result, summary(values))
+    assert attack_result["status"] in (200, 503, 504), attack_result  # never a 500
+    assert set(statuses) == {200}
+    assert np.percentile(values, 99) < 1.0, summary(values)
+    # The abandoned work was stopped: a photo-sized upload is served promptly afterwards.
+    started = time.monotonic()
+    reply = httpx.post(
+        server.url + "/predict/digit",
+        files={"image": ("p.png", costly_png(1500), "image/png")},
+        timeout=30,
+    )
+    assert reply.status_code in (200, 422), reply.text
+    assert time.monotonic() - started < 5

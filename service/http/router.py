@@ -12,10 +12,12 @@ route of ``digit``): the model that claims it second is refused, with the reason
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import Coroutine, Mapping
+from typing import Any, TypeVar
 
 from service.errors import ModelNotReady
-from service.http.asgi import ASGIApp, Receive, Scope, Send, read_body, send_json
+from service.http.asgi import ASGIApp, ClientGone, Receive, Scope, Send, read_body, send_json
 from service.http.errors import error_body
 from service.http.inputs import HttpInput
 from service.http.json_body import INLINE_BYTES, parse_json
@@ -27,6 +29,7 @@ from service.models.loaded import LoadedModel
 from service.serving.runtime import ServingRuntime
 
 NO_BODY_METHODS = frozenset({"GET", "HEAD"})
+T = TypeVar("T")
 
 
 class ModelRouter:
@@ -98,6 +101,27 @@ class ModelRouter:
             # A large JSON body: parsed in a worker process, not on the event loop.
             request.parsed = await parse_json(body, offload=self.runtime.stage.run)
         decoded = route.decode(request)
-        prediction = await self.runtime.predict(name, decoded.rows)
+        if route.method in NO_BODY_METHODS:
+            prediction = await self.runtime.predict(name, decoded.rows)
+        else:  # uploads: costly work that must stop when its client goes away
+            prediction = await until_disconnect(self.runtime.predict(name, decoded.rows), receive)
         payload = prediction.kind.reply(route, decoded, prediction)
         await send_json(send, 200, json_bytes(payload))
+
+
+async def until_disconnect(work: Coroutine[Any, Any, T], receive: Receive) -> T:
+    """Await ``work``; if the client disconnects first, cancel it (the stage and the
+    batcher then drop what is left of it) and raise :class:`ClientGone`.
+
+    The body has been read, so ``receive`` now returns only at a disconnect."""
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(receive())
+    try:
+        await asyncio.wait((task, watcher), return_when=asyncio.FIRST_COMPLETED)
+        if task.done():
+            return task.result()
+        raise ClientGone
+    finally:
+        for pending in (task, watcher):
+            if not pending.done():
+                pending.cancel()

@@ -77,11 +77,13 @@ def decode_gray(data: bytes, max_pixels: int) -> np.ndarray:
     except ServiceError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise PayloadTooLarge(f"image too large: {exc}") from exc
+        raise PayloadTooLarge("image too large: over the pixel limit") from exc
     except MemoryError as exc:
         raise PayloadTooLarge("image too large to decode") from exc
     except Exception as exc:  # Pillow raises many types for corrupt data
-        raise InvalidImage(f"corrupt or unsupported image: {exc}") from exc
+        # Pillow's own text ("image file is truncated (3 bytes not processed)", codec
+        # internals) stays out of the client's answer.
+        raise InvalidImage("corrupt, truncated or unsupported image") from exc
     if pixels.ndim == 3:
         return _flatten_alpha(pixels[..., 0], pixels[..., 1])
     return pixels.astype(np.float32)
@@ -143,6 +145,12 @@ def _high_depth_to_l(im: Image.Image) -> Image.Image:
     fixed white level: values already in 0..255 (or 0..1 for floats) are kept, 0..65535
     is treated as 16-bit, anything else is stretched from its minimum to its maximum.
     """
+    side = max(im.size)
+    if side > WORK_SIDE:
+        # Shrink first: the conversion below costs 4 bytes and several passes a pixel.
+        factor = math.ceil(side / WORK_SIDE)
+        size = (max(1, im.size[0] // factor), max(1, im.size[1] // factor))
+        im = im.resize(size, Image.Resampling.BOX)
     values = np.asarray(im).astype(np.float32)
     if im.mode not in _SIXTEEN_BIT:
         values = np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)

@@ -16,7 +16,9 @@ bytes of input):
 The processes start with the service; one that dies fails the jobs it held and is
 started again for the next.
 
-A job whose request has given up (timed out, client gone) is dropped before it runs.
+A job whose request has given up (timed out, client gone) is dropped before it runs;
+in the large lane, where one job can hold many costly images, it is also stopped while
+it runs (its worker process is killed, and started again for the next job).
 """
 
 from __future__ import annotations
@@ -51,8 +53,11 @@ class _Job:
 class _Lane:
     """Jobs waiting for ``workers`` worker processes, handed off a group at a time."""
 
-    def __init__(self, niceness: int, workers: int, group_jobs: int) -> None:
+    def __init__(
+        self, niceness: int, workers: int, group_jobs: int, *, kill_abandoned: bool = False
+    ) -> None:
         self._niceness = niceness
+        self._kill_abandoned = kill_abandoned
         self._idle: list[SubprocessExecutor] = []
         self._all: list[SubprocessExecutor] = []
         self._workers = workers
@@ -82,6 +87,11 @@ class _Lane:
             handoff.add_done_callback(
                 lambda done, g=group, w=worker: self._finish(loop, g, w, done)
             )
+            if self._kill_abandoned:
+                for job in group:
+                    job.future.add_done_callback(
+                        lambda _, w=worker, h=handoff: None if h.done() else w.kill()
+                    )
 
     def _take(self) -> list[_Job]:
         group: list[_Job] = []
@@ -142,7 +152,9 @@ class PreprocessStage:
         self._max_queue = max_queue
         self._timeout_s = timeout_s
         self._small = _Lane(SMALL_NICENESS, workers, GROUP_JOBS)
-        self._large = _Lane(LARGE_NICENESS, 1, 1)
+        # One job at a time: a job abandoned while it runs (504, the client gone) is
+        # stopped by killing its worker, which the next job starts again.
+        self._large = _Lane(LARGE_NICENESS, 1, 1, kill_abandoned=True)
 
     def start(self) -> None:
         """Start the worker processes now, in the background, rather than at the first

@@ -68,6 +68,14 @@ class SubprocessExecutor(Executor):
             raise value
         return value
 
+    def kill(self) -> None:
+        """Kill the worker now, abandoning its call (it fails with :class:`WorkerDied`);
+        the next call starts a new one."""
+        with self._lock:
+            process = self._process
+        if process is not None and process.poll() is None:
+            process.kill()
+
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         self._calls.shutdown(wait=wait, cancel_futures=cancel_futures)
         with self._lock:
