@@ -173,6 +173,18 @@ def test_query_strings_and_headers_up_to_the_header_limit_do_not_stall(committed
     assert seconds < STALL_S
 
 
+def test_a_large_json_body_parsed_off_the_loop_is_validated_without_a_stall(committed_model):
+    """Above ``INLINE_BYTES`` the parse runs in a worker; what comes back is validated on
+    the event loop, so an oversized batch must be refused before it is walked."""
+    body = b'{"hours": [' + b"1," * (BODY_LIMIT // 2 - 20) + b"1]}"
+    parsed = json.loads(body)
+    route = route_of(committed_model, "points", "/predict/points")
+    scope = scope_of("application/json")
+    seconds = cpu_seconds(lambda: route.decode(HttpInput(scope, body, parsed)))
+    WORST["json: validating a 5 MB batch parsed off the loop"] = seconds
+    assert seconds < STALL_S, f"{seconds * 1000:.1f} ms"
+
+
 def test_report_the_worst_stall():
     """Runs last in this file: prints the worst input found (for the issue's numbers)."""
     if WORST:
