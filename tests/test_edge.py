@@ -258,3 +258,38 @@ def test_refusals_are_summarised_not_logged_one_by_one(server):
     assert not any(line["event"] == "Invalid HTTP request received." for line in lines)
     assert sum(line["counts"].get("malformed_http", 0) for line in summaries) >= 20
     assert len(summaries) < 20
+
+
+def read_responses(sock: socket.socket, count: int) -> list[tuple[int, bytes]]:
+    """``count`` pipelined responses, in order: (status, body) each."""
+    stream = sock.makefile("rb")
+    answers = []
+    for _ in range(count):
+        status_line = stream.readline()
+        if not status_line:
+            break
+        length = 0
+        while (line := stream.readline()) not in (b"\r\n", b""):
+            key, _, value = line.partition(b":")
+            if key.strip().lower() == b"content-length":
+                length = int(value)
+        answers.append((int(status_line.split()[1]), stream.read(length)))
+    return answers
+
+
+def test_a_pipelined_request_with_headers_over_the_cap_gets_431(server):
+    sock = connect(server)
+    small = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    big = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n"
+    sock.sendall(small + big + small)
+    answers = read_responses(sock, 3)
+    assert [status for status, _ in answers] == [200, 431]  # then closed
+
+
+def test_pipelined_requests_are_answered_in_order(server):
+    sock = connect(server)
+    sock.sendall(
+        b"".join(b"GET /predict/pass?hours=%d HTTP/1.1\r\nHost: x\r\n\r\n" % h for h in range(1, 6))
+    )
+    answers = [json.loads(body)["hours"] for _, body in read_responses(sock, 5)]
+    assert answers == [1.0, 2.0, 3.0, 4.0, 5.0]

@@ -122,6 +122,8 @@ class EdgeProtocol(HttpToolsProtocol):
         self._in_body = False
         self._refused = False
         self._skipping_body = False
+        self._pipelined = False
+        self._owed_refusal: bytes | None = None
 
     # Connection life
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -141,6 +143,7 @@ class EdgeProtocol(HttpToolsProtocol):
         """uvicorn's, with the header cap, and refusals counted rather than logged."""
         if self._refused:
             return
+        self._pipelined = False
         if self._awaiting_headers:
             self._header_bytes += len(data)
         elif self._in_body:
@@ -160,6 +163,7 @@ class EdgeProtocol(HttpToolsProtocol):
         if self._awaiting_headers and self._header_bytes > self.limits.max_header_bytes:
             self._headers_too_large()  # incomplete headers, past the cap already
         elif self._in_body and self._body_timer is None and not self._refused:
+            self._body_started = self.loop.time()
             self._body_timer = self.loop.call_later(self._window_s(), self._check_body_rate)
 
     def _headers_too_large(self) -> None:
@@ -182,17 +186,20 @@ class EdgeProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         # Headers that arrived in one read: their size as parsed (request line, names,
         # values and each line's ": " and CRLF).
-        size = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
-        if size > self.limits.max_header_bytes:
-            self._headers_too_large()
-            raise HeadersRefused  # stops the parser; data_received returns
+        # Counted only when this read was larger than the cap (else they fit), or when
+        # it also held the end of an earlier (pipelined) request.
+        if self._header_bytes > self.limits.max_header_bytes or self._pipelined:
+            size = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
+            if size > self.limits.max_header_bytes:
+                self._headers_too_large()
+                raise HeadersRefused  # stops the parser; data_received returns
         self._awaiting_headers = False
         self._header_bytes = 0
         if self._header_timer is not None:
             self._header_timer.cancel()
             self._header_timer = None
         work = self.work
-        if work is not None and work.full() and self._refuse_app is not None:
+        if work is not None and work.in_flight >= work.max_in_flight:
             path = self.url.partition(b"?")[0]
             if path.decode("latin-1") not in UNCAPPED_PATHS:
                 self._refuse_over_work_cap()
@@ -262,7 +269,6 @@ class EdgeProtocol(HttpToolsProtocol):
         # if the body is still incomplete then: a request whose body came with its
         # headers (every GET) never costs one.
         self._in_body = True
-        self._body_started = self.loop.time()
         self._body_window_bytes = 0
 
     def on_body(self, body: bytes) -> None:
@@ -279,6 +285,7 @@ class EdgeProtocol(HttpToolsProtocol):
         self._end_body()
         self._awaiting_headers = True
         self._header_bytes = 0
+        self._pipelined = True  # a next request in this same read: its size is unknown
 
     # Timers
     def _start_header_timer(self) -> None:
@@ -336,9 +343,25 @@ class EdgeProtocol(HttpToolsProtocol):
             self._header_timer = None
 
     def _refuse(self, status: int, reason: str, detail: str) -> None:
+        """Answer ``status`` and close; after the answers still owed on this connection
+        (pipelined requests before this one), so that none is lost or reordered."""
         self._refused = True
         self._cancel_timers()
         self._awaiting_headers = False
-        if not self.transport.is_closing():
-            self.transport.write(raw_response(status, reason, detail))
-            self.transport.close()
+        if self.transport.is_closing():
+            return
+        reply = raw_response(status, reason, detail)
+        if (self.cycle is not None and not self.cycle.response_complete) or self.pipeline:
+            self._owed_refusal = reply
+            self.flow.pause_reading()
+            return
+        self.transport.write(reply)
+        self.transport.close()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self._owed_refusal is not None and not self.pipeline:
+            if not self.transport.is_closing():
+                self.transport.write(self._owed_refusal)
+                self.transport.close()
+            self._owed_refusal = None
