@@ -2,7 +2,8 @@
 
 ``tests/data/http_contract.json`` holds the answers recorded from the service before
 the serving-architecture change (``python -m tests.contract_cases --record``), and
-``tests/test_http_contract.py`` requires today's service to give the same ones.
+``tests/test_http_contract.py`` requires today's service to give the same ones. The
+digit answers were re-recorded once, deliberately, when replies gained ``uncertain``.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from service.app import create_app
+from service.imaging.confidence import UNCERTAIN_BELOW
 from service.logs import JsonFormatter
 
 
@@ -122,11 +123,12 @@ def test_digit_multipart_and_raw_body_agree_and_are_right(client, mnist_pngs):
         assert multipart.status_code == raw.status_code == 200
         body = multipart.json()
         assert body == raw.json()
-        assert set(body) == {"digit", "confidence", "probabilities", "model"}
+        assert set(body) == {"digit", "confidence", "uncertain", "probabilities", "model"}
         assert body["digit"] == label
         assert len(body["probabilities"]) == 10
         assert math.isclose(sum(body["probabilities"]), 1.0, abs_tol=1e-5)
         assert body["confidence"] == max(body["probabilities"])
+        assert body["uncertain"] is (body["confidence"] < UNCERTAIN_BELOW)
         assert body["model"]["name"] == "digit"
 
 

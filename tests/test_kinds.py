@@ -128,3 +128,12 @@ def test_image_kind_prepares_with_its_own_metadata_and_names_the_bad_image(mnist
         Prediction(answers, "digit", 1, digit.version.spec.labels, digit),
     )
     assert reply["digit"] == 7 and reply["confidence"] == 1.0 and len(reply["probabilities"]) == 10
+    assert reply["uncertain"] is False
+    unsure = np.full((1, 10), 0.05, np.float32)
+    unsure[0, 3] = 0.55  # a reading under the threshold is still given, flagged
+    reply = digit.reply(
+        digit.routes()[0],
+        digit.routes()[0].decode(FakeInput(files={"image": images})),
+        Prediction(unsure, "digit", 1, digit.version.spec.labels, digit),
+    )
+    assert reply["digit"] == 3 and reply["uncertain"] is True

@@ -148,7 +148,7 @@ def reader(committed_model: Callable[[str], ModelVersion]) -> Reader:
     return make_reader(committed_model("digit"))
 
 
-THRESHOLD_MODEL_VERSION = 1  # UNCERTAIN_BELOW was derived on this digit version
+THRESHOLD_MODEL_VERSION = 2  # UNCERTAIN_BELOW was derived on this digit version
 
 
 @pytest.fixture(scope="module")
@@ -215,20 +215,24 @@ def test_right_digits_are_confident(
 ) -> None:
     from service.imaging.confidence import UNCERTAIN_BELOW
 
+    """Measured on the 10000: 98.4% of the right readings at or above the threshold,
+    84% of the wrong ones under it; here the first 500 (98.4%, 2 of 2 wrong)."""
     confidence, right = digit_confidences(*mnist, threshold_reader, 500)
-    assert right.mean() >= 0.98
-    assert (confidence[right] >= UNCERTAIN_BELOW).mean() >= 0.95
-    assert (confidence[~right] < UNCERTAIN_BELOW).mean() >= 0.8
+    assert right.mean() >= 0.99
+    assert (confidence[right] >= UNCERTAIN_BELOW).mean() >= 0.97
+    assert (confidence[~right] < UNCERTAIN_BELOW).mean() >= 0.5
 
 
 @pytest.mark.parametrize("kind", NON_DIGITS)
 def test_non_digits_are_refused_or_uncertain(kind: str, threshold_reader: Reader) -> None:
-    """Measured on 100 of each: 83-98% refused or under the threshold; 20 here."""
+    """Measured on 100 of each: 77% (text, which often holds real digits) to 97%
+    (textures) refused or under the threshold; 20 here: 2, 2, 5 and 0 over it."""
     from service.imaging.confidence import UNCERTAIN_BELOW
 
     confidence, refused = non_digit_confidences(kind, threshold_reader, 20)
     assert refused + confidence.size == 20
-    assert (confidence >= UNCERTAIN_BELOW).sum() <= 20 * 0.3, (kind, confidence)
+    most = 6 if kind == "text" else 3
+    assert (confidence >= UNCERTAIN_BELOW).sum() <= most, (kind, confidence)
 
 
 # --- the probe ---------------------------------------------------------------------------

@@ -436,6 +436,65 @@ def test_pillow_bomb_limits_stay_on_and_give_413(pixels: int) -> None:
     assert Image.MAX_IMAGE_PIXELS is not None
 
 
+def _blurred_ring(outer: float, inner: float, blur: float) -> np.ndarray:
+    """A thick, out-of-focus "0" cropped as tightly as MNIST's: most pixels are inked."""
+    from PIL import ImageFilter
+
+    ys, xs = np.mgrid[0:112, 0:112]
+    radius = np.hypot(ys - 55.5, (xs - 55.5) / 0.8)
+    coverage = ((radius < outer) & (radius > inner)).astype(np.float32)
+    image = Image.fromarray(gray(coverage, ink=20.0, paper=255.0))
+    return np.asarray(image.filter(ImageFilter.GaussianBlur(blur)))
+
+
+@pytest.mark.parametrize(("outer", "inner", "blur"), [(46.0, 20.0, 5.0), (44.0, 18.0, 7.0)])
+def test_dense_tightly_cropped_digit_is_found(outer: float, inner: float, blur: float) -> None:
+    """Over 70% of the pixels are ink: the noise is judged by the flat border and the
+    image's fine texture, not by the ink's own spread of levels (once "no digit found")."""
+    image = _blurred_ring(outer, inner, blur)
+    assert (image < 255).mean() > 0.7
+    canvas = canvas_of(encode(image, "PNG"))
+    assert 17 <= max(ink_box(canvas)) <= 21  # a blurred edge ends a little inside the box
+    com_y, com_x = centre_of_mass(canvas)
+    assert abs(com_y - 14.0) <= 0.6 and abs(com_x - 14.0) <= 0.6, (com_y, com_x)
+    assert canvas.max() >= 250
+    assert canvas[12:16, 12:16].mean() < 0.5 * canvas.max()  # the hole of the "0" stays
+
+
+def test_marker_strokes_are_thinned_towards_mnist_widths(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A marker's strokes (4.8 px at the fit scale, wider than all but 7 of the 10000
+    MNIST test digits') come out thinner, about 3.7 px; a pen's (2.4 px) as they are."""
+    from service.imaging import geometry
+
+    def fitted(stroke: float) -> tuple[float, float]:
+        ink = glyph(112, 112, (12, 12, 88), stroke) * 255.0
+        rows, cols = np.flatnonzero(ink.max(axis=1) > 51), np.flatnonzero(ink.max(axis=0) > 51)
+        longest = max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1
+        crop = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+        return geometry.stroke_width(crop) * 20 / longest, geometry.stroke_width(
+            geometry.fit_patch(crop, longest, 20)
+        )
+
+    before, after = fitted(32.0)
+    assert before > geometry.MAX_STROKE + 0.3 and after < before - 0.8, (before, after)
+    assert after < geometry.MAX_STROKE, (before, after)
+    pen, pen_after = fitted(12.0)
+    assert 1.0 < pen < geometry.MAX_STROKE and pen_after == pytest.approx(pen, abs=0.4)
+    monkeypatch.setattr(geometry, "MAX_STROKE", 1e9)
+    assert fitted(32.0)[1] > after + 0.8  # without thinning, still thick
+
+
+def test_a_flat_frame_around_dense_noise_has_no_digit() -> None:
+    """Uniform noise filling most of a white-framed image: the noise, measured on its
+    fine texture, is too strong for its contrast with the frame: no digit."""
+    rng = np.random.default_rng(3)
+    image = np.full((200, 200), 255, np.uint8)
+    image[10:190, 10:190] = rng.integers(0, 256, (180, 180), dtype=np.uint8)
+    for fmt in ("PNG", "JPEG"):
+        with pytest.raises(NoDigitFound):
+            canvas_of(encode(image, fmt, quality=90))
+
+
 def _noise_only() -> np.ndarray:
     rng = np.random.default_rng(1)
     return np.clip(rng.normal(200, 10, (480, 640)), 0, 255).astype(np.uint8)

@@ -24,6 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from service.imaging.confidence import UNCERTAIN_BELOW
 from service.models.repository import list_versions
 from tests.readme_examples import (
     README,
@@ -75,11 +76,12 @@ def check_pass_row(row: dict[str, Any], hours: float) -> None:
 
 
 def check_digit_row(row: dict[str, Any], expected: int | None) -> None:
-    assert set(row) == {"digit", "confidence", "probabilities"}
+    assert set(row) == {"digit", "confidence", "uncertain", "probabilities"}
     probabilities = row["probabilities"]
     assert len(probabilities) == 10 and math.isclose(sum(probabilities), 1, abs_tol=1e-4)
     assert row["digit"] == probabilities.index(max(probabilities))
     assert row["confidence"] == max(probabilities)
+    assert row["uncertain"] is (row["confidence"] < UNCERTAIN_BELOW)
     if expected is not None:  # docs/examples/7.png holds a 7
         assert row["digit"] == expected
 

@@ -24,9 +24,16 @@ MEASURED = {
     "jpeg-q60": 0.99,
     "thin": 0.98,
     "lowres-10-16": 0.9875,
-    "colour": 0.9925,
+    "colour": 0.995,
+    # Thick and blurred digits cropped as tightly as MNIST's: no longer refused as "no
+    # digit found" (the ink stage judges the noise by the border), thick strokes thinned.
+    "thick": 0.975,
+    "blur": 0.965,
 }
 SLACK = 1.5 / COUNT
+# The same on the 1000 images of docs/training.md's table, each family's 97% bar (slow).
+MEASURED_FULL = {"thick": 0.976, "blur": 0.976}
+FULL_COUNT = 1000
 # The issue asked for 99.5%; the best recipe within make train's 15 minutes reached 99.36%
 # (docs/training.md): this pins what was reached.
 TARGET_ACCURACY = 0.993
@@ -72,13 +79,27 @@ def test_metadata_records_accuracy_calibration_and_recipe(meta, version_folder):
     assert "reliability_diagram.png" in meta["artifacts"]
 
 
-@pytest.mark.parametrize("name", sorted(MEASURED))
-def test_family_accuracy_through_the_service_preprocessing(name, meta, session, mnist_test):
+def _family_accuracy(name, meta, session, mnist_test, count):
+    """Accuracy on the first ``count`` images of family ``name``; every one must yield a
+    digit (``preprocess_image`` raises NoDigitFound otherwise, failing the test)."""
     images, labels = mnist_test
-    files, targets = families.sample(name, images, labels, count=COUNT)
+    files, targets = families.sample(name, images, labels, count=count)
     spec = ImageSpec.from_metadata(meta["input"]["preprocessing"])
     inputs = np.concatenate([preprocess_image(data, spec, max_pixels=25_000_000) for data in files])
     (logits,) = session.run([meta["output"]["name"]], {meta["input"]["name"]: inputs})
-    accuracy = float((logits.argmax(1) == targets).mean())
+    return float((logits.argmax(1) == targets).mean())
+
+
+@pytest.mark.parametrize("name", sorted(MEASURED))
+def test_family_accuracy_through_the_service_preprocessing(name, meta, session, mnist_test):
+    accuracy = _family_accuracy(name, meta, session, mnist_test, COUNT)
     assert accuracy >= MEASURED[name] - SLACK, f"{name}: {accuracy:.4f}"
+    assert accuracy >= 0.96
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(MEASURED_FULL))
+def test_family_bar_on_the_documented_images(name, meta, session, mnist_test):
+    accuracy = _family_accuracy(name, meta, session, mnist_test, FULL_COUNT)
+    assert accuracy >= MEASURED_FULL[name] - 1.5 / FULL_COUNT, f"{name}: {accuracy:.4f}"
     assert accuracy >= 0.97

@@ -135,6 +135,9 @@ def test_a_drawn_digit_is_read_as_the_api_reads_the_same_canvas(open_page, serve
     assert shown_percent == f"{100 * answer['probabilities'][digit]:.1f} %"
     seen = page.get_by_test_id("digit-seen").get_attribute("src")
     assert data_url_bytes(seen) == data_url_bytes(answer["canvas"])
+    # an uncertain reading says so, a confident one does not
+    confidence = page.locator("#digit-confidence").text_content()
+    assert confidence.startswith("uncertain: ") is answer["uncertain"], confidence
     assert page.errors == []
 
 

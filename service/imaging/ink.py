@@ -42,6 +42,7 @@ MIN_OPENING = 7  # ... and at least this many pixels
 MIN_LEVEL = 8.0  # background level floor for relative contrast
 LINE_SHARE = 0.2  # rows/columns inked beyond all but this share of their length are lines
 STROKE_LEVEL = 0.6  # share of the ink's contrast that counts as stroke for its width
+SQRT6 = 6.0**0.5  # deviation of a second difference of unit-deviation noise
 
 
 def ink_image(gray: np.ndarray) -> np.ndarray:
@@ -58,7 +59,7 @@ def ink_image(gray: np.ndarray) -> np.ndarray:
         if -darkest > lightest:  # dark ink on a light background
             np.negative(residual, out=residual)
             lightest = -darkest
-        return _stretch(residual, lightest)
+        return _stretch(residual, lightest, drawn=True)
     # A photo. A median surface of cells too large for any stroke to fill gives the
     # polarity, judged by contrast relative to the local level (illumination multiplies
     # everything), and the stroke width. That sets the cells of the final surface: as
@@ -101,12 +102,22 @@ def _remove_lines(residual: np.ndarray) -> None:
             residual -= excess[:, None] if axis == 1 else excess[None, :]
 
 
-def _stretch(residual: np.ndarray, lightest: float) -> np.ndarray:
-    """Floor the background noise and map the typical full ink level to 255, in place."""
+def _stretch(residual: np.ndarray, lightest: float, *, drawn: bool = False) -> np.ndarray:
+    """Floor the background noise and map the typical full ink level to 255, in place.
+
+    ``drawn``: the background is the (flat) border's level, so it is zero here, and the
+    ink may cover most of the image (a thick or blurred digit cropped as tightly as
+    MNIST's): the noise is then judged from the border and from the image's fine
+    texture, never from the ink's own spread of levels.
+    """
     flat = residual.reshape(-1)
     sample = flat[::4] if flat.size > SUBSAMPLE_SIZE else flat
     if np.count_nonzero(sample) * 2 < sample.size:  # a clean background, exactly zero
         base = sigma = 0.0
+    elif drawn:
+        border = border_pixels(residual)
+        base = _median(border)
+        sigma = max(1.4826 * _median(np.abs(border - base)), _fine_noise(residual))
     else:
         base = _median(sample)
         sigma = 1.4826 * _median(np.abs(sample - base))
@@ -124,6 +135,18 @@ def _stretch(residual: np.ndarray, lightest: float) -> np.ndarray:
     if abs(full - floor - 255.0) > FULL_SCALE_SLACK:  # leave full-range images untouched
         residual *= 255.0 / max(full - floor, 1e-3)
     return np.clip(residual, 0.0, 255.0, out=residual)
+
+
+def _fine_noise(values: np.ndarray) -> float:
+    """Standard deviation of pixel noise, from second differences along rows.
+
+    A stroke's levels, blurred or not, change smoothly (second differences near zero
+    except at its edges); independent noise of deviation s gives second differences of
+    deviation s * sqrt(6). Their median absolute value is robust to the edges.
+    """
+    rows = values[::2] if values.size > SUBSAMPLE_SIZE else values
+    second = np.abs(rows[:, 2:] - 2.0 * rows[:, 1:-1] + rows[:, :-2]).reshape(-1)
+    return 1.4826 * _median(second) / SQRT6 if second.size else 0.0
 
 
 def _extremes(values: np.ndarray) -> tuple[float, float]:

@@ -147,8 +147,13 @@
   function showDigit(body) {
     hideError(digitError);
     predictionOut.textContent = String(body.digit);
+    // "uncertain": the model's top probability is under the service's threshold (a
+    // half-drawn digit, or not a digit at all); the most likely digit is still shown.
+    const unsure = body.uncertain ? "uncertain: " : "";
     confidenceOut.textContent =
-      `confidence ${percent(body.confidence)}, model ${body.model.name} v${body.model.version}`;
+      `${unsure}confidence ${percent(body.confidence)}, ` +
+      `model ${body.model.name} v${body.model.version}`;
+    confidenceOut.classList.toggle("uncertain", body.uncertain === true);
     showProbabilities(body.probabilities, body.digit);
     if (typeof body.canvas === "string") {
       seenImage.src = body.canvas;

@@ -20,6 +20,7 @@ from PIL import Image, ImageDraw
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from service.errors import InvalidInput, ServiceError
+from service.imaging.confidence import UNCERTAIN_BELOW
 from service.imaging.pipeline import ImageSpec, preprocess_image
 from service.models.kinds.base import Decoded, KindOptions, ModelKind, Prediction, RequestInput
 from service.models.kinds.base import Route, predict_path
@@ -33,6 +34,11 @@ MAX_IMAGES_PER_REQUEST = 256
 class DigitPrediction(BaseModel):
     digit: int = Field(ge=0, le=9, examples=[7])
     confidence: float = Field(ge=0, le=1, examples=[0.998])
+    uncertain: bool = Field(
+        examples=[False],
+        description=f"confidence is under {UNCERTAIN_BELOW}: the reading is not to be "
+        "trusted (a non-digit, or a digit too unclear); the digit is still the most likely",
+    )
     probabilities: list[float] = Field(min_length=10, max_length=10)
     canvas: str | None = Field(
         None, description="With explain=true only: the image the model saw, a PNG data URL"
@@ -188,8 +194,14 @@ class ImageClassifier(ModelKind):
         values = self._label_values
         for probabilities in prediction.answers.tolist():
             best = max(range(len(probabilities)), key=probabilities.__getitem__)
+            confidence = probabilities[best]
             rows.append(
-                {"digit": values[best], "confidence": probabilities[best], "probabilities": probabilities}
+                {
+                    "digit": values[best],
+                    "confidence": confidence,
+                    "uncertain": confidence < UNCERTAIN_BELOW,
+                    "probabilities": probabilities,
+                }
             )
         if decoded.options and decoded.options.get("explain"):
             for row, prepared in zip(rows, prediction.inputs, strict=True):
