@@ -75,6 +75,8 @@ def check_settings() -> None:
 def main(args: argparse.Namespace) -> None:
     # Each worker process builds its own Settings; this lets them size thread pools.
     os.environ["DIGITPASS_WORKERS"] = str(args.workers)
+    # The gRPC server listens where HTTP does, unless told otherwise.
+    os.environ.setdefault("DIGITPASS_GRPC_HOST", args.host)
     check_settings()
     # After a graceful shutdown uvicorn restores the previous handlers and re-raises the
     # signal. With this handler in place, the process then exits 0 instead of dying of

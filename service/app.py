@@ -21,14 +21,16 @@ from starlette.types import Receive, Scope, Send
 
 from service import __version__
 from service.errors import ServiceError
-from service.http import ops
+from service.http import json_body, ops
 from service.http.errors import error_body, error_response
 from service.http.openapi import add_model_routes
 from service.http.pipeline import REQUEST_ID_KEY, build_pipeline
 from service.http.router import ModelRouter
+from service.http.v2 import V2Routes
 from service.http.web import install_web
 from service.logs import configure_logging, log_event
 from service.metrics import ServiceMetrics
+from service.rpc.server import GrpcServer
 from service.serving.runtime import ServingRuntime
 from service.settings import Settings
 
@@ -55,8 +57,9 @@ class DigitpassAPI(FastAPI):
         self, router: ModelRouter, metrics: ServiceMetrics, settings: Settings
     ) -> None:
         self.model_router = router
+        self.v2_routes = V2Routes(router, settings.max_upload_bytes)
         self._layers = build_pipeline(
-            router,
+            self.v2_routes,
             metrics,
             max_body_bytes=settings.max_upload_bytes,
             access_log=settings.access_log,
@@ -108,13 +111,21 @@ def create_app(settings: Settings | None = None) -> DigitpassAPI:
         runtime = ServingRuntime(settings, metrics, on_served_changed=router.rebuild)
         app.state.runtime = runtime
         router.runtime = runtime
+        app.v2_routes.runtime = runtime
         await runtime.start()
+        grpc_server = GrpcServer(settings, runtime, metrics) if settings.grpc_port else None
+        if grpc_server is not None:
+            await grpc_server.start()
         settle_heap()
         try:
             yield
         finally:
+            if grpc_server is not None:
+                await grpc_server.stop()
             await runtime.stop()
             router.runtime = None
+            app.v2_routes.runtime = None
+            json_body.close()
             metrics.close()
             gc.unfreeze()
 

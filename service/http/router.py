@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from service.errors import ModelNotReady
+from service.errors import InvalidInput, ModelNotReady
 from service.http.asgi import ASGIApp, Receive, Scope, Send, read_body, send_json
 from service.http.errors import error_body
 from service.http.inputs import HttpInput
@@ -26,6 +26,19 @@ from service.models.loaded import LoadedModel
 from service.serving.runtime import ServingRuntime
 
 NO_BODY_METHODS = frozenset({"GET", "HEAD"})
+MAX_VERSION_DIGITS = 18
+
+
+def requested_version(raw: str | None) -> int | None:
+    """``?version=N`` on a model route: a served version, or None for the default."""
+    if raw is None:
+        return None
+    if not 0 < len(raw) <= MAX_VERSION_DIGITS or not raw.isascii() or not raw.isdigit():
+        raise InvalidInput("query.version: a version is a positive whole number")
+    version = int(raw)
+    if version < 1:
+        raise InvalidInput("query.version: a version is a positive whole number")
+    return version
 
 
 class ModelRouter:
@@ -92,7 +105,9 @@ class ModelRouter:
             if route.method in NO_BODY_METHODS
             else await read_body(receive, self._max_body_bytes)
         )
-        decoded = route.decode(HttpInput(scope, body))
-        prediction = await self.runtime.predict(name, decoded.rows)
+        request = HttpInput(scope, body)
+        decoded = route.decode(request)
+        version = requested_version(request.query_value("version"))
+        prediction = await self.runtime.predict(name, decoded.rows, version)
         payload = prediction.kind.reply(route, decoded, prediction)
         await send_json(send, 200, json_bytes(payload))
