@@ -10,26 +10,22 @@ Plain ASGI, inside the shared layers (metrics, body limit), ahead of the model r
 
 Health and readiness answer with the status alone. Errors are ``{"error": "..."}``:
 400 for a bad request, 404 for an unknown model or version, 413 over the body limit,
-503 when a queue is full, 504 past the time limit.
+503 when a queue is full, 504 past the time limit (``service.http.errors`` words them,
+in the shared layers).
 """
 
 from __future__ import annotations
 
 import json
-import logging
-from typing import Any
 
 from service.errors import MalformedRequest, NotFound, ServiceError
-from service.http.asgi import ASGIApp, ClientGone, Receive, Scope, Send, header, read_body
+from service.http.asgi import ASGIApp, Receive, Scope, Send, header, read_body
 from service.http.json_body import parse_json
-from service.http.pipeline import REQUEST_ID_KEY, ROUTE_KEY
-from service.logs import log_event
+from service.http.pipeline import ROUTE_KEY
 from service.protocol.describe import model_config, model_metadata, server_metadata
 from service.protocol.inference import infer
 from service.protocol.messages import decode_json_data, request_from_json, response_to_rest
 from service.serving.runtime import ServingRuntime
-
-logger = logging.getLogger("service.requests")
 
 PREFIX = "/v2"
 HEADER_LENGTH = b"inference-header-content-length"
@@ -40,15 +36,6 @@ _TEMPLATES = {
     "config": "/v2/models/{model}/config",
     "infer": "/v2/models/{model}/infer",
 }
-
-
-def error_bytes(message: str) -> bytes:
-    return json.dumps({"error": message}, ensure_ascii=False, separators=(",", ":")).encode()
-
-
-def v2_status(exc: ServiceError) -> int:
-    """A client's mistake is 400 here (the friendly routes say 422 for some)."""
-    return 400 if exc.status_code == 422 else exc.status_code
 
 
 async def respond(
@@ -77,33 +64,7 @@ class V2Routes:
         if scope["type"] != "http" or not (path == PREFIX or path.startswith(PREFIX + "/")):
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def tracking_send(message: Any) -> None:
-            nonlocal started
-            started = True
-            await send(message)
-
-        try:
-            await self._dispatch(scope, receive, tracking_send)
-        except ClientGone:
-            raise
-        except ServiceError as exc:
-            if not started:
-                extra = [(k.lower().encode(), v.encode()) for k, v in exc.headers.items()]
-                await respond(send, v2_status(exc), error_bytes(exc.detail), extra=extra)
-        except Exception as exc:
-            request_id = scope.get(REQUEST_ID_KEY, b"").decode()
-            log_event(
-                logger,
-                "unhandled_error",
-                logging.ERROR,
-                path=path,
-                error=repr(exc),
-                request_id=request_id,
-            )
-            if not started:
-                await respond(send, 500, error_bytes("internal server error"))
+        await self._dispatch(scope, receive, send)  # errors: service.http.errors
 
     async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
         parts = scope["path"].split("/")[2:]  # after "", "v2"
@@ -144,7 +105,7 @@ class V2Routes:
             try:
                 runtime.lookup(model, version)
             except ServiceError as exc:
-                await respond(send, v2_status(exc))
+                await respond(send, 400 if exc.status_code == 422 else exc.status_code)
                 return
             await respond(send, 200)
             return

@@ -213,9 +213,17 @@ class ServingRuntime:
             self._stop_later(served)
 
     def _stop_later(self, served: ServedModel) -> None:
-        task = asyncio.get_running_loop().create_task(served.batcher.stop())
+        task = asyncio.get_running_loop().create_task(self._stop_and_release(served))
         self._retiring.add(task)
         task.add_done_callback(self._retiring.discard)
+
+    @staticmethod
+    async def _stop_and_release(served: ServedModel) -> None:
+        """Stop the batcher, then break its cycle with the served version: what was
+        loaded at startup is exempt from the garbage collector (``settle_heap``), so
+        the version's memory goes back once nothing refers to it."""
+        await served.batcher.stop()
+        served.batcher.set_runner(None)
 
     async def predict(
         self,
