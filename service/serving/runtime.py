@@ -197,9 +197,9 @@ class ServingRuntime:
         gauge, served_gauge = self.metrics.model_version, self.metrics.model_version_served
         shown = self._gauged
         now = {(n, v) for n, versions in self.versions.items() for v in versions}
-        for name, number in shown - now:
+        for name, number in sorted(shown - now):
             served_gauge.labels(name, str(number)).set(0)
-        for name, number in now:
+        for name, number in sorted(now):  # in order: the exposition lists them so
             served_gauge.labels(name, str(number)).set(1)
         for name in {n for n, _ in shown} - set(self.versions):
             gauge.labels(name).set(0)
