@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import gc
 import logging
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -30,6 +32,16 @@ from service.serving.stage import PreprocessStage
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
+
+
+def release_free_memory() -> None:
+    """Hand the heap's free pages back to the system (glibc's ``malloc_trim``), so that an
+    unloaded version's memory leaves the process's RSS too; a no-op elsewhere."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 class ServedModel:
@@ -224,6 +236,9 @@ class ServingRuntime:
         the version's memory goes back once nothing refers to it."""
         await served.batcher.stop()
         served.batcher.set_runner(None)
+        del served
+        gc.collect()
+        release_free_memory()
 
     async def predict(
         self,
