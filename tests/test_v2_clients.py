@@ -398,3 +398,88 @@ def test_1000_mnist_images_as_tensors_and_as_png_bytes_agree_with_predict_digit(
 def decode_canvas(data_url: str) -> np.ndarray:
     raw = base64.b64decode(data_url.split(",", 1)[1])
     return np.asarray(Image.open(io.BytesIO(raw)).convert("L"), dtype=np.uint8)
+
+
+@pytest.mark.slow
+def test_v2_requests_share_the_friendly_routes_queue_and_a_full_one_is_503(tmp_path, mnist):
+    """Four /predict/digit uploads fill the digit batcher's queue (max 4, a 2 s batch
+    delay): V2 REST and gRPC requests are refused by that same queue, then all finish."""
+    root = tmp_path / "models"
+    shutil.copytree(MODELS_DIR / "digit" / "2", root / "digit" / "2")
+    env = {
+        "DIGITPASS_MODEL_REPOSITORY": str(root),
+        "DIGITPASS_RELOAD_INTERVAL_S": "0",
+        "DIGITPASS_MAX_BATCH_DELAY_MS": "2000",
+        "DIGITPASS_MAX_BATCH_SIZE": "256",
+        "DIGITPASS_MAX_QUEUE": "4",
+    }
+    png = png_bytes(mnist[0][0])
+    with run_server(env) as server:
+
+        async def scenario() -> list[httpx.Response]:
+            queued = asyncio.create_task(post_digits(server.url, [png] * 4, concurrency=4))
+            deadline = time.monotonic() + 30
+            async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+                while (
+                    metric(
+                        (await client.get("/metrics")).text, "digitpass_queue_depth", model="digit"
+                    )
+                    < 4
+                ):
+                    assert time.monotonic() < deadline, "requests never queued"
+                    await asyncio.sleep(0.01)  # polling interval, not synchronisation
+                tensor = httpclient.InferInput("image", [1, 784], "FP32")
+                tensor.set_data_from_numpy(normalised(mnist[0][:1]))
+                client_http = httpclient.InferenceServerClient(server.url.removeprefix("http://"))
+                with pytest.raises(InferenceServerException) as refused:
+                    client_http.infer("digit", [tensor])
+                assert refused.value.status() == "503"
+                assert "queue is full" in refused.value.message()
+                rpc_tensor = grpcclient.InferInput("image", [1, 784], "FP32")
+                rpc_tensor.set_data_from_numpy(normalised(mnist[0][:1]))
+                with (
+                    grpcclient.InferenceServerClient(server.grpc_url) as client_rpc,
+                    pytest.raises(InferenceServerException) as unavailable,
+                ):
+                    client_rpc.infer("digit", [rpc_tensor])
+                assert unavailable.value.status() == str(grpc.StatusCode.UNAVAILABLE)
+            return await queued
+
+        finished = asyncio.run(scenario())
+    assert [r.status_code for r in finished] == [200] * 4
+
+
+@pytest.mark.slow
+def test_a_large_json_request_is_parsed_off_the_loop_and_answered(server, http, mnist):
+    """300 images as JSON numbers (several MB, over the inline limit): parsed in a
+    worker process, answered exactly as the same tensor in binary."""
+    images, labels = mnist
+    tensor = httpclient.InferInput("image", [300, 784], "FP32")
+    tensor.set_data_from_numpy(normalised(images[:300]), binary_data=False)
+    as_json = http.infer("digit", [tensor]).as_numpy("probabilities")
+    tensor.set_data_from_numpy(normalised(images[:300]), binary_data=True)
+    as_binary = http.infer("digit", [tensor]).as_numpy("probabilities")
+    np.testing.assert_allclose(as_json, as_binary, atol=1e-6)
+    assert (as_json.argmax(axis=1) == labels[:300]).mean() >= 0.98
+
+
+def test_grpc_shares_the_body_limit_and_the_metrics(server, rpc):
+    too_big = grpcclient.InferInput("image", [1700, 784], "FP32")  # 5.3 MB > 5 MiB
+    too_big.set_data_from_numpy(np.zeros((1700, 784), np.float32))
+    with pytest.raises(InferenceServerException) as caught:
+        rpc.infer("digit", [too_big])
+    assert caught.value.status() == str(grpc.StatusCode.RESOURCE_EXHAUSTED)
+    hours = grpcclient.InferInput("hours", [1, 1], "FP32")
+    hours.set_data_from_numpy(np.array([[4.0]], np.float32))
+    rpc.infer("points", [hours])
+    text = httpx.get(f"{server.url}/metrics").text
+    assert (
+        metric(
+            text,
+            "digitpass_http_requests_total",
+            method="GRPC",
+            route="grpc:ModelInfer",
+            status="200",
+        )
+        >= 1
+    )

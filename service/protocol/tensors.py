@@ -35,7 +35,7 @@ NUMPY_TYPES: dict[str, np.dtype[Any]] = {
 DATATYPES = (*NUMPY_TYPES, BYTES)
 MAX_DIMS = 8
 MAX_ELEMENTS = 1 << 26  # per tensor; the body limit is usually far lower
-MAX_BYTES_ELEMENTS = 4096  # BYTES elements per tensor (each costs one Python step)
+MAX_BYTES_ELEMENTS = 1024  # BYTES elements per tensor (each costs one Python step)
 _LENGTH = struct.Struct("<I")
 
 TensorData = np.ndarray | list[bytes]
