@@ -165,3 +165,19 @@ def test_v2_requests_are_counted_by_route_template(client):
     metrics = client.get("/metrics").text
     assert 'route="/v2/models/{model}/versions/{version}"' in metrics
     assert 'route="/v2/models/{model}/infer"' in metrics
+
+
+@pytest.mark.parametrize("declared", ["x", "-1", "\u00b2", "99999"])
+def test_a_bad_inference_header_content_length_is_a_400(client, declared):
+    reply = client.post(
+        "/v2/models/pass/infer",
+        content=b"{}",
+        headers={"Inference-Header-Content-Length": declared.encode("latin-1")},
+    )
+    assert reply.status_code == 400
+    assert "Inference-Header-Content-Length" in reply.json()["error"]
+
+
+def test_a_compressed_body_is_refused_with_a_400(client):
+    reply = client.post("/v2/models/pass/infer", content=b"x", headers={"Content-Encoding": "gzip"})
+    assert reply.status_code == 400 and "Content-Encoding" in reply.json()["error"]

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 
-from service.errors import MalformedRequest, NotFound, ServiceError
+from service.errors import MalformedRequest, ModelNotReady, NotFound, ServiceError
 from service.http.asgi import ASGIApp, Receive, Scope, Send, header, read_body
 from service.http.json_body import parse_json
 from service.http.pipeline import ROUTE_KEY
@@ -71,7 +71,7 @@ class V2Routes:
         method = scope["method"]
         runtime = self.runtime
         if runtime is None:
-            raise NotFound("the service is starting")
+            raise ModelNotReady("the service is starting")
         if not parts:
             scope[ROUTE_KEY] = "/v2"
             self._allow(method, "GET")
@@ -143,7 +143,7 @@ class V2Routes:
         if declared is None:
             json_part, binary = body, b""
         else:
-            if not declared.isdigit() or int(declared) > len(body):
+            if not (declared.isascii() and declared.isdigit()) or int(declared) > len(body):
                 raise MalformedRequest(
                     f"Inference-Header-Content-Length must be a number of bytes up to the "
                     f"body's {len(body)}"
