@@ -9,7 +9,10 @@ import struct
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from service.errors import ServiceError
 from service.http.json_body import JsonBodyError, nesting_depth, parse_json
 from service.models.policy import PolicyError, VersionPolicy, read_policy
 from service.protocol.classification import top_classes
@@ -288,3 +291,91 @@ def test_a_bad_version_policy_names_the_problem(tmp_path, config, fragment):
     (tmp_path / "config.json").write_text("{")
     with pytest.raises(PolicyError, match="not JSON"):
         read_policy(tmp_path)
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "name",
+                    "shape",
+                    "datatype",
+                    "data",
+                    "parameters",
+                    "inputs",
+                    "outputs",
+                    "binary_data_size",
+                    "id",
+                ]
+            ),
+            children,
+            max_size=5,
+        )
+    ),
+    max_leaves=20,
+)
+TENSOR = st.fixed_dictionaries(
+    {
+        "name": st.text(max_size=4),
+        "shape": st.lists(st.integers(-2, 5), max_size=3),
+        "datatype": st.sampled_from(["FP32", "INT64", "BYTES", "BOOL", "UINT8", "FP16", "X"]),
+    },
+    optional={
+        "data": JSON_VALUES,
+        "parameters": st.fixed_dictionaries({}, optional={"binary_data_size": st.integers(-1, 40)}),
+    },
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    request=st.one_of(
+        JSON_VALUES,
+        st.fixed_dictionaries(
+            {"inputs": st.lists(TENSOR, max_size=3)},
+            optional={"outputs": JSON_VALUES, "parameters": JSON_VALUES},
+        ),
+    ),
+    binary=st.binary(max_size=48),
+)
+def test_any_request_is_parsed_or_refused_with_a_4xx(request, binary):
+    try:
+        request_from_json(decode_json_data(request), binary)
+    except ServiceError as exc:
+        assert 400 <= exc.status_code < 500
+
+
+@settings(max_examples=300, deadline=None)
+@given(raw=st.binary(max_size=64), count=st.integers(0, 8))
+def test_any_bytes_split_into_elements_or_refused(raw, count):
+    try:
+        elements = split_bytes(raw, count, "x")
+    except ProtocolError:
+        return
+    assert len(elements) == count and join_bytes(elements) == raw
+
+
+def depth_of(value: object) -> int:
+    if isinstance(value, list):
+        return 1 + max((depth_of(v) for v in value), default=0)
+    if isinstance(value, dict):
+        return 1 + max((depth_of(v) for v in value.values()), default=0)
+    return 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    value=st.recursive(
+        st.text(alphabet='[]{}"\\ab', max_size=6) | st.integers(),
+        lambda children: (
+            st.lists(children, max_size=3)
+            | st.dictionaries(st.text(alphabet='[]{}"\\k', max_size=4), children, max_size=3)
+        ),
+        max_leaves=12,
+    )
+)
+def test_nesting_depth_is_exact_for_any_json(value):
+    assert nesting_depth(json.dumps(value).encode()) == depth_of(value)
