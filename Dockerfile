@@ -100,6 +100,8 @@ ENV DIGITPASS_MODEL_REPOSITORY=/app/models \
     LD_LIBRARY_PATH=/opt/venv/lib/python3.11/site-packages/nvidia/cu13/lib:/opt/venv/lib/python3.11/site-packages/nvidia/cudnn/lib
 USER 10001:10001
 EXPOSE 8000
+# The Open Inference Protocol over gRPC (DIGITPASS_GRPC_PORT; 0 turns it off).
+EXPOSE 8001
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status != 200)"]
 ENTRYPOINT ["digitpass-serve", "--host", "0.0.0.0", "--port", "8000"]

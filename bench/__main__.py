@@ -18,7 +18,7 @@ from typing import Any
 from bench import RESULTS_DIR
 from bench.machine import describe_machine, git_commit, package_versions
 
-KINDS = ("serving", "inference", "training", "architecture")
+KINDS = ("serving", "inference", "training", "architecture", "protocol")
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -150,6 +150,20 @@ def run_architecture_bench(args: argparse.Namespace, results_dir: Path) -> dict[
     return data
 
 
+def run_protocol_bench(args: argparse.Namespace, results_dir: Path) -> dict[str, Any]:
+    from bench.protocol import run_protocol
+
+    keys = tuple(args.rows.split(",")) if args.rows else None
+    command = (
+        f"python -m bench --only protocol --duration {args.duration:g} --warmup {args.warmup:g}"
+    )
+    meta = _meta(command)
+    data = run_protocol(args.duration, args.warmup, results_dir / "raw" / "logs", keys)
+    data["meta"] = _note_code_change(meta)
+    _save(results_dir, "protocol", data)
+    return data
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     results_dir = args.results_dir or RESULTS_DIR
@@ -167,6 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "inference": run_inference_bench,
             "training": run_training_bench,
             "architecture": run_architecture_bench,
+            "protocol": run_protocol_bench,
         }
         for kind in KINDS:
             if kind in kinds:

@@ -53,7 +53,8 @@ def baseline_checkout(commit: str = BASELINE_COMMIT) -> Path:
 
 def _spec(cwd: Path) -> ServerSpec:
     argv = [sys.executable, "-m", "service", "--host", "127.0.0.1", "--port", "{port}"]
-    return ServerSpec(argv, "/readyz", {"DIGITPASS_MODEL_REPOSITORY": str(MODELS_DIR)}, cwd=cwd)
+    env = {"DIGITPASS_MODEL_REPOSITORY": str(MODELS_DIR), "DIGITPASS_GRPC_PORT": "0"}
+    return ServerSpec(argv, "/readyz", env, cwd=cwd)
 
 
 def photo_jpeg(size: tuple[int, int] = PHOTO_SIZE) -> bytes:

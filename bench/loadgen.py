@@ -15,6 +15,7 @@ class Target:
     method: str = "GET"
     body: bytes | None = None
     content_type: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()  # more request headers
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ async def _drive(target: Target, concurrency: int, duration_s: float) -> LoadRes
     counts = {"non_2xx": 0}
     detail: dict[str, int] = {}
     headers = {"content-type": target.content_type} if target.content_type else {}
+    headers.update(target.headers)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(limits=limits, timeout=TIMEOUT_S) as client:
         started = time.perf_counter()

@@ -213,6 +213,24 @@ def _architecture(data: dict[str, Any]) -> list[str]:
     ]
 
 
+def _protocol(data: dict[str, Any]) -> list[str]:
+    from bench.protocol import protocol_table
+
+    config = data["config"]
+    return [
+        "## Open Inference Protocol (V2 REST and gRPC)",
+        f"Reproduce: `{data['meta']['command']}`. One digitpass server (defaults, gRPC on), "
+        f"the digit model; every row at concurrency {config['concurrency']} closed-loop "
+        f"clients for {config['duration_s']:g} s after a {config['warmup_s']:g} s warm-up, "
+        "one row after another, on loopback, client and server on the same 2 cores. REST "
+        "rows are driven by wrk; gRPC rows by a grpc.aio client process "
+        "(`bench/grpcload.py`), whose own CPU use is higher than wrk's. Samples/s = req/s x "
+        "rows per request; tensors are normalised MNIST test images, PNGs are MNIST test "
+        "image 0. `mean batch` is rows per inference call, from `/metrics`.",
+        protocol_table(data),
+    ]
+
+
 def render(results_dir: Path = RESULTS_DIR) -> str:
     serving = load(results_dir, "serving")
     inference = load(results_dir, "inference")
@@ -263,6 +281,9 @@ def render(results_dir: Path = RESULTS_DIR) -> str:
             "temporary repository; seconds per epoch include the per-epoch evaluation.",
             training_table(training),
         ]
+    protocol = load(results_dir, "protocol")
+    if protocol is not None:
+        parts += _protocol(protocol)
     architecture = load(results_dir, "architecture")
     if architecture is not None:
         parts += _architecture(architecture)

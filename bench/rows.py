@@ -31,7 +31,8 @@ def _bench_app(module: str) -> list[str]:
 
 def _digitpass(*extra_args: str, **env: str) -> ServerSpec:
     argv = [sys.executable, "-m", "service", "--host", "127.0.0.1", "--port", "{port}"]
-    settings = {"DIGITPASS_MODEL_REPOSITORY": str(MODELS_DIR), **env}
+    # No gRPC server unless a row asks for one (two servers would both want port 8001).
+    settings = {"DIGITPASS_MODEL_REPOSITORY": str(MODELS_DIR), "DIGITPASS_GRPC_PORT": "0", **env}
     return ServerSpec([*argv, *extra_args], "/readyz", settings)
 
 

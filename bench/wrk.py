@@ -48,6 +48,8 @@ def lua_script(target: Target, body_path: Path | None) -> str:
         ]
     if target.content_type:
         lines.append(f'wrk.headers["Content-Type"] = {_lua_string(target.content_type)}')
+    for name, value in target.headers:
+        lines.append(f"wrk.headers[ {_lua_string(name)} ] = {_lua_string(value)}")
     return "\n".join(lines) + "\n" + DONE
 
 

@@ -77,6 +77,8 @@ def main(args: argparse.Namespace) -> None:
     os.environ["DIGITPASS_WORKERS"] = str(args.workers)
     # Where it listens decides whether /admin/reload may go without a token.
     os.environ["DIGITPASS_HOST"] = args.host
+    # The gRPC server listens where HTTP does, unless told otherwise.
+    os.environ.setdefault("DIGITPASS_GRPC_HOST", args.host)
     check_settings()
     # After a graceful shutdown uvicorn restores the previous handlers and re-raises the
     # signal. With this handler in place, the process then exits 0 instead of dying of

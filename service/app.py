@@ -27,10 +27,12 @@ from service.http.openapi import add_model_routes
 from service.http.pipeline import REQUEST_ID_KEY, build_pipeline
 from service.http.router import ModelRouter
 from service.http.server import edge_limits
+from service.http.v2 import V2Routes
 from service.http.web import install_web
 from service.http.work import WorkGauge
 from service.logs import configure_logging, log_event
 from service.metrics import ServiceMetrics
+from service.rpc.server import GrpcServer
 from service.serving.runtime import ServingRuntime
 from service.settings import Settings
 
@@ -58,8 +60,9 @@ class DigitpassAPI(FastAPI):
     ) -> None:
         self.model_router = router
         self.work = WorkGauge(settings.max_in_flight)  # read by the server's protocol too
+        self.v2_routes = V2Routes(router, settings.max_upload_bytes)
         self._layers = build_pipeline(
-            router,
+            self.v2_routes,
             metrics,
             max_body_bytes=settings.max_upload_bytes,
             access_log=settings.access_log,
@@ -114,13 +117,20 @@ def create_app(settings: Settings | None = None) -> DigitpassAPI:
         runtime = ServingRuntime(settings, metrics, on_served_changed=router.rebuild)
         app.state.runtime = runtime
         router.runtime = runtime
+        app.v2_routes.runtime = runtime
         await runtime.start()
+        grpc_server = GrpcServer(settings, runtime, metrics) if settings.grpc_port else None
+        if grpc_server is not None:
+            await grpc_server.start()
         settle_heap()
         try:
             yield
         finally:
+            if grpc_server is not None:
+                await grpc_server.stop()
             await runtime.stop()
             router.runtime = None
+            app.v2_routes.runtime = None
             metrics.close()
             gc.unfreeze()
 

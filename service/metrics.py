@@ -66,9 +66,18 @@ class ServiceMetrics:
         )
         self.model_version = Gauge(
             "digitpass_model_version",
-            "Version of each model now being served (no sample until one is loaded; "
-            "with several workers, the highest any of them serves).",
+            "Default version of each model now being served: the highest its policy "
+            "admits (no sample until one is loaded; with several workers, the highest "
+            "any of them serves).",
             ["model"],
+            registry=self.registry,
+            multiprocess_mode="livemax",
+        )
+        self.model_version_served = Gauge(
+            "digitpass_model_version_served",
+            "1 for every version of each model now served (its version policy may admit "
+            "several), 0 once it is unloaded.",
+            ["model", "version"],
             registry=self.registry,
             multiprocess_mode="livemax",
         )

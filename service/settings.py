@@ -101,6 +101,19 @@ class Settings(BaseSettings):
         description="Threads per inference call; 0 = auto: cores / workers - 1, from 1 to 8.",
     )
 
+    grpc_port: int = Field(
+        8001,
+        ge=0,
+        le=65535,
+        description="Port of the Open Inference Protocol over gRPC (Triton's 8001); 0 = off.",
+    )
+    grpc_host: str = Field(
+        "127.0.0.1",
+        min_length=1,
+        max_length=255,
+        description="Address the gRPC server binds (digitpass-serve sets it to --host).",
+    )
+
     access_log: bool = Field(
         False, description="One JSON line per request (method, path, status, duration, id)."
     )

@@ -13,6 +13,9 @@ from service.models.repository import ModelVersion, list_models, list_versions, 
 from service.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# In-process apps (TestClient) serve no gRPC unless a test asks: they would all want
+# port 8001. Real servers (tests/server.py) get a free port each.
+os.environ["DIGITPASS_GRPC_PORT"] = "0"
 MODELS_DIR = REPO_ROOT / "models"
 COMMITTED_MODELS = tuple(list_models(MODELS_DIR))
 

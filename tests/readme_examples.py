@@ -92,6 +92,50 @@ def readme_examples(text: str) -> list[Example]:
 
 
 @dataclass(frozen=True)
+class ClientExample:
+    """A ```python block that uses ``tritonclient``, and the ```text block of its output."""
+
+    code: str
+    output: str | None
+    output_lines: tuple[int, int] | None
+
+
+def client_examples(text: str) -> list[ClientExample]:
+    found: list[ClientExample] = []
+    fence: str | None = None
+    start = 0
+    block: list[str] = []
+    for number, line in enumerate(text.splitlines()):
+        stripped = line.strip()
+        if fence is None and stripped.startswith("```"):
+            fence, block, start = stripped[3:].strip(), [], number + 1
+        elif fence is not None and stripped == "```":
+            code = "\n".join(block)
+            if fence == "python" and "tritonclient" in code:
+                found.append(ClientExample(code, None, None))
+            elif fence == "text" and found and found[-1].output is None:
+                last = found[-1]
+                found[-1] = ClientExample(last.code, "\n".join(block), (start, number))
+            fence = None
+        elif fence is not None:
+            block.append(line)
+    return found
+
+
+def run_client_example(example: ClientExample, base_url: str, grpc_url: str) -> str:
+    """Its stdout, run from the repository root against ``base_url`` and ``grpc_url``."""
+    import sys
+
+    code = example.code.replace(DOCUMENTED_HOST, base_url.removeprefix("http://"))
+    code = code.replace("localhost:8001", grpc_url)
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout.rstrip("\n")
+
+
+@dataclass(frozen=True)
 class Reply:
     status: int
     content_type: str
@@ -160,8 +204,9 @@ def newest_models_copy(target: Path) -> Path:
     return target
 
 
-def regenerate(text: str, base_url: str, workdir: Path) -> str:
-    """``text`` with every example's response block replaced by the live response."""
+def regenerate(text: str, base_url: str, workdir: Path, grpc_url: str = "") -> str:
+    """``text`` with every example's response block replaced by the live response (and
+    every ``tritonclient`` example's output block by what it prints)."""
     lines = text.splitlines()
     replacements = []
     for example in readme_examples(text):
@@ -169,6 +214,12 @@ def regenerate(text: str, base_url: str, workdir: Path) -> str:
         assert 200 <= reply.status < 300, f"{example.line}: {reply.status} {reply.body[:300]!r}"
         if example.response_lines is not None:
             replacements.append((example.response_lines, documented_text(example, reply)))
+    for client in client_examples(text) if grpc_url else []:
+        if client.output_lines is not None:
+            replacements.append(
+                (client.output_lines, run_client_example(client, base_url, grpc_url))
+            )
+    replacements.sort()
     for (start, end), body in reversed(replacements):
         lines[start:end] = body.splitlines()
     return "\n".join(lines) + "\n"
@@ -183,7 +234,8 @@ def main() -> None:
         os.environ.clear()
         os.environ.update(env)  # the defaults the README documents, not the shell's
         with run_server({"DIGITPASS_MODEL_REPOSITORY": str(repository)}) as server:
-            README.write_text(regenerate(README.read_text(), server.url, Path(folder)))
+            text = regenerate(README.read_text(), server.url, Path(folder), server.grpc_url)
+            README.write_text(text)
     print(f"rewrote the example responses in {README}")
 
 

@@ -30,6 +30,7 @@ class ServerHandle:
     url: str
     process: subprocess.Popen[bytes]
     log_path: Path
+    grpc_url: str = ""  # host:port of the gRPC server ("" when it is off)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -63,8 +64,19 @@ def run_server(
     ready_path: str = "/readyz",
     timeout: float = 60.0,
 ) -> Iterator[ServerHandle]:
-    """Start ``python -m service`` (or ``args``, where ``{port}`` is replaced) and wait."""
+    """Start ``python -m service`` (or ``args``, where ``{port}`` is replaced) and wait.
+
+    The gRPC server gets a free port of its own, unless ``env`` sets
+    ``DIGITPASS_GRPC_PORT`` (``"0"``: off).
+    """
     port = free_port()
+    env = dict(env or {})
+    if "DIGITPASS_GRPC_PORT" not in env:
+        grpc_port = free_port()
+        while grpc_port == port:
+            grpc_port = free_port()
+        env["DIGITPASS_GRPC_PORT"] = str(grpc_port)
+    grpc_port = int(env["DIGITPASS_GRPC_PORT"])
     command = (
         [a.replace("{port}", str(port)) for a in args]
         if args
@@ -74,11 +86,12 @@ def run_server(
     process = subprocess.Popen(
         command,
         cwd=REPO_ROOT,
-        env={**os.environ, **(env or {})},
+        env={**os.environ, **env},
         stdout=log_file,
         stderr=subprocess.STDOUT,
     )
-    handle = ServerHandle(f"http://127.0.0.1:{port}", process, Path(log_file.name))
+    grpc_url = f"127.0.0.1:{grpc_port}" if grpc_port else ""
+    handle = ServerHandle(f"http://127.0.0.1:{port}", process, Path(log_file.name), grpc_url)
     try:
         wait_until_ready(handle, ready_path, timeout)
         yield handle

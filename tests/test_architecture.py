@@ -73,8 +73,16 @@ def test_there_are_no_import_cycles_in_the_service():
 
 
 def test_the_layers_depend_downwards_only():
-    """http -> serving -> models -> imaging; nothing below imports what is above it."""
-    order = ["service.http", "service.serving", "service.models", "service.imaging"]
+    """http, rpc -> protocol -> serving -> models -> imaging; nothing below imports what
+    is above it, and neither front end imports the other."""
+    order = [
+        "service.http",
+        "service.rpc",
+        "service.protocol",
+        "service.serving",
+        "service.models",
+        "service.imaging",
+    ]
     for path in SOURCES:
         name = module_name(path)
         own = next((i for i, layer in enumerate(order) if name.startswith(layer)), None)
@@ -83,6 +91,8 @@ def test_the_layers_depend_downwards_only():
         for imported in imports_of(path):
             other = next((i for i, layer in enumerate(order) if imported.startswith(layer)), None)
             assert other is None or other >= own, f"{name} imports {imported}"
+            fronts = {order[own], order[other] if other is not None else None}
+            assert fronts != {"service.http", "service.rpc"}, f"{name} imports {imported}"
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(REPO_ROOT)))

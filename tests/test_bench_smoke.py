@@ -107,3 +107,20 @@ def test_multipart_body_is_one_png_field():
     png = mnist_png(0)
     body = multipart_body(png)
     assert png in body and body.count(png[:8]) == 1
+
+
+@pytest.mark.slow
+def test_the_protocol_rows_run_without_errors(mnist_env, tmp_path):
+    """V2 REST binary (wrk or Python, with the extra header) and V2 gRPC, 1 s each."""
+    rows = "v2-rest-binary,v2-grpc-64"
+    argv = ["--only", "protocol", "--duration", "1", "--warmup", "0", "--rows", rows]
+    assert main([*argv, "--results-dir", str(tmp_path), "--no-doc"]) == 0
+    results = json.loads((tmp_path / "protocol.json").read_text())["results"]
+    assert [r["row"] for r in results] == rows.split(",")
+    for result in results:
+        assert result["errors"] == 0 and result["requests"] > 0
+        assert result["samples_per_s"] == pytest.approx(
+            result["rps"] * result["rows_per_request"], rel=1e-3
+        )
+    assert results[1]["mean_batch"] == 64.0  # 64 tensors a request, one call each
+    assert "V2 gRPC, FP32 [64, 784]" in render(tmp_path)

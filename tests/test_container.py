@@ -195,7 +195,7 @@ def test_final_stages_run_as_a_numeric_non_root_user():
 
 def test_serve_exposes_8000_and_its_healthcheck_hits_healthz():
     serve = read_stages()[-1]
-    assert serve.all("EXPOSE") == ["8000"]
+    assert serve.all("EXPOSE") == ["8000", "8001"]  # HTTP, and gRPC
     argv = healthcheck_argv(serve)
     assert argv[:2] == ["python", "-c"]
     assert "http://127.0.0.1:8000/healthz" in argv[2]
@@ -390,7 +390,7 @@ def test_compose_serve_and_train_share_the_models_volume():
     assert any(v.endswith(":/data") for v in train["volumes"])
     assert train["environment"]["MNIST_DIR"] == "/data"
     assert train["profiles"] == ["train"] and "profiles" not in serve
-    assert serve["ports"] == ["8000:8000"]
+    assert serve["ports"] == ["8000:8000", "8001:8001"]
 
 
 def test_compose_healthcheck_is_the_image_healthcheck():

@@ -103,9 +103,17 @@ def test_bad_folders_are_refused_with_their_reason_and_break_nothing(model_repo,
         (model_repo / "later").mkdir()
         # A model named "digits" would take the batch route of "digit".
         publish_as(model_repo, "digits", newest_dir(model_repo, "digit"))
+        # A scan may see "digits/" before its version is renamed into place ("no version
+        # folder"): wait for the refusal itself.
         body = wait_for(
             server.url + "/models",
-            lambda b: {u["name"] for u in b["unavailable"]} >= {"Bad_Name", "later", "digits"},
+            lambda b: (
+                {u["name"] for u in b["unavailable"]} >= {"Bad_Name", "later"}
+                and any(
+                    u["name"] == "digits" and u["reason"].startswith("route")
+                    for u in b["unavailable"]
+                )
+            ),
         )
         reasons = {u["name"]: u["reason"] for u in body["unavailable"]}
         assert "lowercase" in reasons["Bad_Name"]

@@ -30,8 +30,10 @@ from tests.readme_examples import (
     README,
     Example,
     Reply,
+    client_examples,
     newest_models_copy,
     readme_examples,
+    run_client_example,
     run_curl,
     shown_metrics,
     without_volatile,
@@ -213,6 +215,22 @@ def check_model_files(example: Example, reply: Reply) -> None:
     assert files and all(name.endswith(".png") for name in files)
 
 
+def check_v2_infer(example: Example, reply: Reply) -> None:
+    body = reply.json()
+    (data,) = example.option_values("-d", "--data", "--data-raw")
+    (tensor,) = json.loads(data)["inputs"]
+    (output,) = body["outputs"]
+    assert body["model_name"] == "pass" and output["name"] == "probability"
+    assert output["shape"] == tensor["shape"] and len(output["data"]) == len(tensor["data"])
+    for hours, probability in zip(tensor["data"], output["data"], strict=True):
+        assert (probability >= 0.5) == (hours >= 2.5)
+
+
+def check_v2_server(example: Example, reply: Reply) -> None:
+    body = reply.json()
+    assert body["name"] == "digitpass" and "binary_tensor_data" in body["extensions"]
+
+
 CHECKS: dict[tuple[str, str], Callable[[Example, Reply], None]] = {
     ("GET", "/predict/pass"): check_pass_one,
     ("POST", "/predict/pass"): check_pass_many,
@@ -226,6 +244,8 @@ CHECKS: dict[tuple[str, str], Callable[[Example, Reply], None]] = {
     ("GET", "/models"): check_models,
     ("POST", "/admin/reload"): check_reload,
     ("GET", "/metrics"): check_metrics,
+    ("POST", "/v2/models/pass/infer"): check_v2_infer,
+    ("GET", "/v2"): check_v2_server,
 }
 
 
@@ -273,3 +293,11 @@ def test_readme_curl_example_runs_and_answers_what_it_shows(example, server, tmp
         live = [line for line in live if line.startswith(stable)]
         shown = [line for line in shown if line.startswith(stable)]
     assert live == shown, "the README shows other metrics: run `make readme`"
+
+
+def test_readme_tritonclient_example_runs_and_prints_what_it_shows(server):
+    """The ``tritonclient`` example, as written (ports pointed at the test server)."""
+    (example,) = client_examples(README.read_text())
+    assert example.output is not None, "the example shows its output in a ```text block"
+    printed = run_client_example(example, server.url, server.grpc_url)
+    assert printed == example.output, "the README shows other output: run `make readme`"

@@ -224,7 +224,7 @@ def test_model_file_routes_are_in_the_openapi_document(client):
     png = paths["/models/{name}/{version}/files/{filename}"]["get"]["responses"]
     assert "image/png" in png["200"]["content"] and "404" in png
     explain = paths["/predict/digit"]["post"]["parameters"]
-    assert [p["name"] for p in explain] == ["explain"]
+    assert [p["name"] for p in explain] == ["explain", "version"]  # ?version=N: every route
 
 
 def test_models_response_keeps_its_shape(client):

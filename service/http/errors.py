@@ -32,8 +32,27 @@ def error_body(detail: str) -> bytes:
     return json.dumps({"detail": detail}, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+def protocol_path(path: str) -> bool:
+    """The Open Inference Protocol's routes (``/v2``): errors read ``{"error": ...}``, and
+    a client's mistake is a 400 there (the friendly routes say 422 for some)."""
+    return path == "/v2" or path.startswith("/v2/")
+
+
+def protocol_error(status: int, detail: str) -> tuple[int, bytes]:
+    body = json.dumps({"error": detail}, ensure_ascii=False, separators=(",", ":")).encode()
+    return (400 if status == 422 else status), body
+
+
 def error_response(exc: Exception, path: str, request_id: str | None = None) -> ErrorReply:
     """The response for ``exc`` raised while answering ``path``."""
+    reply = _error_response(exc, path, request_id)
+    if protocol_path(path):
+        status, body = protocol_error(reply.status, json.loads(reply.body)["detail"])
+        return ErrorReply(status, body, reply.headers)
+    return reply
+
+
+def _error_response(exc: Exception, path: str, request_id: str | None) -> ErrorReply:
     if isinstance(exc, ServiceError):
         if exc.refusal is not None:
             REFUSALS.count(exc.refusal)

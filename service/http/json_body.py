@@ -13,8 +13,8 @@ over 100 ms, and a thread would not free the event loop. So:
 
 The nesting depth is bounded (``max_depth``) without a regex or a Python loop per
 byte: numpy finds the brackets outside strings and takes a running sum. Every
-failure is a 4xx :class:`service.errors.ServiceError` (422 for JSON that does not
-parse, or nests too deeply).
+failure is a 4xx :class:`service.errors.ServiceError` of the caller's choosing
+(``error``: 422 :class:`InvalidInput` for the model routes, 400 for the V2 routes).
 
 Usage::
 
@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from service.errors import InvalidInput
+from service.errors import InvalidInput, ServiceError
 
 INLINE_BYTES = 64 * 1024
 MAX_DEPTH = 64
@@ -39,55 +39,62 @@ MAX_DEPTH = 64
 Offload = Callable[[Callable[[Sequence[Any]], Any], Sequence[Any], int], Awaitable[Any]]
 Convert = Callable[[Any], Any]
 
+_QUOTE, _BACKSLASH = ord('"'), ord("\\")
 _OPEN = np.zeros(256, dtype=np.int8)
 _OPEN[[ord("["), ord("{")]] = 1
 _OPEN[[ord("]"), ord("}")]] = -1
 
 
 def nesting_depth(body: bytes) -> int:
-    """The deepest nesting of arrays and objects in ``body`` (brackets in strings do not
-    count). Linear, vectorised; for a body that is not JSON the answer is a bound."""
-    if body.count(b"[") + body.count(b"{") <= 1:
-        return body.count(b"[") + body.count(b"{")
+    """How deeply arrays and objects nest in ``body``: exact for valid JSON (brackets
+    inside strings do not count); for a body that is not JSON, a bound. Linear,
+    vectorised."""
     data = np.frombuffer(body, dtype=np.uint8)
-    quotes = data == ord('"')
-    if quotes.any():
-        # A quote is escaped when an odd run of backslashes precedes it.
-        backslash = (data == ord("\\")).astype(np.int32)
-        run = np.cumsum(backslash)
-        # Backslashes in the run ending just before each position.
-        last_reset = np.maximum.accumulate(np.where(backslash == 0, run, 0))
-        before = np.concatenate(([0], (run - last_reset)[:-1]))
-        real_quotes = quotes & (before % 2 == 0)
-        inside = (np.cumsum(real_quotes) - real_quotes) % 2 == 1
-        delta = np.where(inside, 0, _OPEN[data])
-    else:
-        delta = _OPEN[data]
-    return int(np.cumsum(delta, dtype=np.int64).max(initial=0))
+    if data.size == 0:
+        return 0
+    quotes = np.flatnonzero(data == _QUOTE)
+    if quotes.size:
+        # A quote is escaped when an odd number of backslashes precede it.
+        index = np.arange(data.size)
+        last_plain = np.maximum.accumulate(np.where(data != _BACKSLASH, index, -1))
+        before = np.maximum(quotes - 1, 0)
+        run = np.where(quotes > 0, before - last_plain[before], 0)
+        quotes = quotes[run % 2 == 0]
+    toggles = np.zeros(data.size, dtype=np.int8)
+    toggles[quotes] = 1
+    inside = (np.cumsum(toggles, dtype=np.int64) & 1).astype(bool)
+    steps = _OPEN[data]
+    steps[inside] = 0
+    return int(np.cumsum(steps, dtype=np.int64).max(initial=0))
 
 
-def decode(body: bytes, convert: Convert | None = None, max_depth: int = MAX_DEPTH) -> Any:
+def decode(
+    body: bytes,
+    convert: Convert | None = None,
+    max_depth: int = MAX_DEPTH,
+    error: type[ServiceError] = InvalidInput,
+) -> Any:
     """Check the depth, parse, convert: all of it where this is called."""
     if not body.strip():
-        raise InvalidInput("body: the request body is empty; send a JSON object")
+        raise error("body: the request body is empty; send a JSON object")
     depth = nesting_depth(body)
     if depth > max_depth:
-        raise InvalidInput(f"body: JSON nested {depth} deep, at most {max_depth}")
+        raise error(f"body: JSON nested {depth} deep, at most {max_depth}")
     try:
         value = json.loads(body)
     except json.JSONDecodeError as exc:
-        raise InvalidInput(
+        raise error(
             f"body: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
         ) from None
     except (UnicodeDecodeError, RecursionError):
-        raise InvalidInput("body: not valid JSON (bad encoding, or nested too deeply)") from None
+        raise error("body: not valid JSON (bad encoding, or nested too deeply)") from None
     return convert(value) if convert is not None else value
 
 
-def decode_rows(rows: Sequence[tuple[bytes, Convert | None, int]]) -> Any:
+def decode_rows(rows: Sequence[tuple[bytes, Convert | None, int, type[ServiceError]]]) -> Any:
     """The worker process's side of :func:`parse_json` (one row: one body)."""
-    ((body, convert, max_depth),) = rows
-    return decode(body, convert, max_depth)
+    ((body, convert, max_depth, error),) = rows
+    return decode(body, convert, max_depth, error)
 
 
 async def parse_json(
@@ -96,10 +103,11 @@ async def parse_json(
     offload: Offload | None,
     convert: Convert | None = None,
     max_depth: int = MAX_DEPTH,
+    error: type[ServiceError] = InvalidInput,
 ) -> Any:
     """``body`` parsed as JSON (and passed through ``convert``), off the event loop when
     it is large. ``convert`` must pickle (a module-level function) to run off the loop.
     Without ``offload`` everything runs here (tests, tools)."""
     if len(body) <= INLINE_BYTES or offload is None:
-        return decode(body, convert, max_depth)
-    return await offload(decode_rows, [(body, convert, max_depth)], len(body))
+        return decode(body, convert, max_depth, error)
+    return await offload(decode_rows, [(body, convert, max_depth, error)], len(body))

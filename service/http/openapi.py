@@ -14,7 +14,15 @@ from pydantic import BaseModel
 from service.models.kinds import Route
 from service.models.kinds.schemas import ErrorResponse
 
-COMMON_ERRORS = (400, 413, 422, 500, 503, 504)  # 400/413: unreadable or oversized bodies
+COMMON_ERRORS = (400, 404, 413, 422, 500, 503, 504)  # 400/413: unreadable or oversized bodies
+VERSION_PARAMETER = {
+    "name": "version",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "integer", "minimum": 1, "title": "Version"},
+    "description": "A served version of the model (its version policy may serve several); "
+    "default: the highest served. 404 when that version is not served",
+}
 REF = "#/components/schemas/{model}"
 
 
@@ -45,6 +53,7 @@ def add_model_routes(document: dict[str, Any], routes: list[tuple[str, Route]]) 
             if key == "requestBody":
                 value = _with_body_refs(value, schemas)
             operation[key] = value
+        operation["parameters"] = [*operation.get("parameters", []), VERSION_PARAMETER]
         responses: dict[str, Any] = {
             "200": {
                 "description": f"Answer of model '{name}'",

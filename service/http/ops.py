@@ -33,13 +33,19 @@ async def readyz(runtime: RuntimeDep) -> Readiness:
         reason = "shutting down" if runtime.stopping else "no model is loaded"
         raise ModelNotReady(f"not ready: {reason}")
     return Readiness(
-        status="ready", models={name: s.model.number for name, s in runtime.served.items()}
+        status="ready",
+        models={name: s.model.number for name, s in runtime.served.items()},
+        versions={name: sorted(v, reverse=True) for name, v in runtime.versions.items()},
     )
 
 
 def _models(runtime: ServingRuntime) -> dict[str, Any]:
     return {
-        "models": [s.model.describe() for s in runtime.served.values()],
+        "models": [
+            runtime.versions[name][number].model.describe()
+            for name in runtime.versions
+            for number in sorted(runtime.versions[name], reverse=True)
+        ],
         "unavailable": [
             {"name": name, "reason": reason}
             for name, reason in sorted(runtime.registry.unavailable().items())

@@ -16,7 +16,7 @@ import asyncio
 from collections.abc import Coroutine, Mapping
 from typing import Any, TypeVar
 
-from service.errors import ModelNotReady
+from service.errors import InvalidInput, ModelNotReady
 from service.http.asgi import ASGIApp, ClientGone, Receive, Scope, Send, read_body, send_json
 from service.http.errors import error_body
 from service.http.inputs import HttpInput
@@ -30,6 +30,19 @@ from service.serving.runtime import ServingRuntime
 
 NO_BODY_METHODS = frozenset({"GET", "HEAD"})
 T = TypeVar("T")
+MAX_VERSION_DIGITS = 18
+
+
+def requested_version(raw: str | None) -> int | None:
+    """``?version=N`` on a model route: a served version, or None for the default."""
+    if raw is None:
+        return None
+    if not 0 < len(raw) <= MAX_VERSION_DIGITS or not raw.isascii() or not raw.isdigit():
+        raise InvalidInput("query.version: a version is a positive whole number")
+    version = int(raw)
+    if version < 1:
+        raise InvalidInput("query.version: a version is a positive whole number")
+    return version
 
 
 class ModelRouter:
@@ -97,14 +110,16 @@ class ModelRouter:
             else await read_body(receive, self._max_body_bytes)
         )
         request = HttpInput(scope, body)
+        version = requested_version(request.query_value("version"))
         if len(body) > INLINE_BYTES and request.wants_json():
             # A large JSON body: parsed in a worker process, not on the event loop.
             request.parsed = await parse_json(body, offload=self.runtime.stage.run)
         decoded = route.decode(request)
+        work = self.runtime.predict(name, decoded.rows, version)
         if route.method in NO_BODY_METHODS:
-            prediction = await self.runtime.predict(name, decoded.rows)
+            prediction = await work
         else:  # uploads: costly work that must stop when its client goes away
-            prediction = await until_disconnect(self.runtime.predict(name, decoded.rows), receive)
+            prediction = await until_disconnect(work, receive)
         payload = prediction.kind.reply(route, decoded, prediction)
         await send_json(send, 200, json_bytes(payload))
 

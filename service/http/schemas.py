@@ -18,7 +18,14 @@ class Health(BaseModel):
 
 class Readiness(BaseModel):
     status: str = Field(examples=["ready"])
-    models: dict[str, int] = Field(examples=[{"pass": 1, "digit": 1}])
+    models: dict[str, int] = Field(
+        examples=[{"pass": 1, "digit": 1}],
+        description="Each model's default version: the highest served, for requests that name none",
+    )
+    versions: dict[str, list[int]] = Field(
+        examples=[{"pass": [1], "digit": [2, 1]}],
+        description="Every version served, highest first (the version policy admits them)",
+    )
 
 
 class ModelInfo(BaseModel):

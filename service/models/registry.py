@@ -1,11 +1,14 @@
-"""Which version of each model is loaded, discovered from the repository; hot reload.
+"""Which versions of each model are loaded, discovered from the repository; hot reload.
 
 The registry has no list of model names: every folder under the repository root is a
-model. A scan brings each one to its highest version that verifies (sha256) and warms
-up, off the request path, and reports what changed; the serving runtime then swaps the
-new version in. A broken or half-copied version is logged and skipped, and is retried
-only once its files change. A folder with no loadable version, or a name that is not
-allowed, is reported as unavailable with the reason, and never stops the scan.
+model. A scan brings each one to the versions its version policy admits
+(``service.models.policy``; by default the highest version that verifies (sha256) and
+warms up), off the request path, and reports what changed; the serving runtime then
+swaps new versions in and retires those no longer admitted. A broken or half-copied
+version is logged and skipped (``latest: N`` then takes the next version down), and is
+retried only once its files change. A folder with no loadable version, a name that is
+not allowed or a broken ``config.json`` is reported as unavailable with the reason, and
+never stops the scan.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pathlib import Path
 
 from service.logs import log_event
 from service.models.loaded import LoadedModel
+from service.models.policy import PolicyError, VersionPolicy, read_policy
 from service.models.repository import (
     ModelVersion,
     fingerprint,
@@ -41,11 +45,16 @@ class LoadFailure:
 
 @dataclass
 class ScanReport:
-    """What one scan did: versions newly loaded (with the one they replace), failures."""
+    """What one scan did: versions newly loaded, versions unloaded, failures."""
 
-    loaded: list[tuple[LoadedModel, LoadedModel | None]] = field(default_factory=list)
+    loaded: list[LoadedModel] = field(default_factory=list)
+    unloaded: list[tuple[str, int]] = field(default_factory=list)  # no longer admitted
     failures: list[LoadFailure] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)  # model folders that are gone
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.loaded or self.unloaded or self.removed)
 
 
 class ModelRegistry:
@@ -53,7 +62,8 @@ class ModelRegistry:
         self.root = root
         self._backend = backend
         self._loader = loader
-        self._models: dict[str, LoadedModel] = {}
+        self._models: dict[str, dict[int, LoadedModel]] = {}
+        self._policies: dict[str, VersionPolicy] = {}
         self._failed: dict[tuple[str, int], tuple[LoadFailure, tuple[tuple[str, int, int], ...]]] = {}
         self._unavailable: dict[str, str] = {}
         self._refused: dict[str, str] = {}
@@ -62,6 +72,10 @@ class ModelRegistry:
     def unavailable(self) -> dict[str, str]:
         """Model folders that serve nothing, with the reason."""
         return dict(self._unavailable)
+
+    def policy(self, name: str) -> VersionPolicy:
+        """The version policy ``name`` was last scanned with."""
+        return self._policies.get(name, VersionPolicy())
 
     def skipped(self) -> list[LoadFailure]:
         """Every version now skipped, with its reason (not only this scan's)."""
@@ -82,6 +96,7 @@ class ModelRegistry:
             names = list_models(self.root)
             for name in set(self._models) - set(names):  # the folder was removed: unload
                 del self._models[name]
+                self._policies.pop(name, None)
                 report.removed.append(name)
                 log_event(logger, "model_removed", logging.WARNING, model=name)
             for name in set(self._unavailable) - set(names):
@@ -109,50 +124,80 @@ class ModelRegistry:
             log_event(logger, "model_unavailable", logging.ERROR, model=name, reason=reason)
 
     def _scan_one(self, name: str, report: ScanReport) -> None:
-        current = self._models.get(name)
+        current = self._models.get(name, {})
+        try:
+            policy = read_policy(self.root / name)
+        except PolicyError as exc:  # keep what is served; nothing new until it is fixed
+            if not current:
+                self._note_unavailable(name, str(exc))
+            else:
+                log_event(logger, "model_config_invalid", logging.ERROR, model=name, reason=str(exc))
+            return
+        self._policies[name] = policy
         versions = list_versions(self.root / name)
-        for version in reversed(versions):
-            if current is not None and version == current.number:
-                return  # the newest good version is already served
-            files = fingerprint(self.root / name / str(version))
-            known = self._failed.get((name, version))
-            if known is not None and known[1] == files:
-                continue  # known bad and unchanged since
-            try:
-                model = self._loader(read_version(self.root, name, version, self._backend))
-            except Exception as exc:  # any failure disqualifies the version, never the service
-                # Clients see the reason (/models, /admin/reload) without the repository's
-                # absolute path; the log has it whole.
-                failure = LoadFailure(name, version, self._scrub(str(exc)))
-                self._failed[(name, version)] = (failure, files)
-                report.failures.append(failure)
-                log_event(
-                    logger,
-                    "model_version_skipped",
-                    logging.WARNING,
-                    model=name,
-                    version=version,
-                    reason=str(exc),
-                    path=str(self.root / name / str(version)),
-                    serving=current.number if current else None,
-                )
+        candidates, wanted = policy.candidates(versions)
+        kept: dict[int, LoadedModel] = {}
+        for version in candidates:
+            if wanted is not None and len(kept) >= wanted:
+                break
+            if version in current:
+                kept[version] = current[version]  # loaded already
                 continue
-            self._models[name] = model
-            for key in [k for k in self._failed if k[0] == name and k[1] <= version]:
+            model = self._try_load(name, version, report, current)
+            if model is not None:
+                kept[version] = model
+        for version in sorted(set(current) - set(kept)):
+            report.unloaded.append((name, version))
+            log_event(logger, "model_version_unloaded", model=name, version=version)
+        if kept:
+            self._models[name] = kept
+            lowest = min(kept)
+            for key in [k for k in self._failed if k[0] == name and k[1] <= lowest]:
                 del self._failed[key]  # older than what is served: no longer in the way
             self._unavailable.pop(name, None)
-            report.loaded.append((model, current))
+            return
+        self._models.pop(name, None)
+        reason = "no loadable version" if versions else "no version folder"
+        if versions and not candidates:
+            reason = "the version policy admits no published version"
+        self._note_unavailable(name, reason)
+
+    def _try_load(
+        self, name: str, version: int, report: ScanReport, current: dict[int, LoadedModel]
+    ) -> LoadedModel | None:
+        files = fingerprint(self.root / name / str(version))
+        known = self._failed.get((name, version))
+        if known is not None and known[1] == files:
+            return None  # known bad and unchanged since
+        serving = max(current) if current else None
+        try:
+            model = self._loader(read_version(self.root, name, version, self._backend))
+        except Exception as exc:  # any failure disqualifies the version, never the service
+            # Clients see the reason (/models, /admin/reload) without the repository's
+            # absolute path; the log has it whole.
+            failure = LoadFailure(name, version, self._scrub(str(exc)))
+            self._failed[(name, version)] = (failure, files)
+            report.failures.append(failure)
             log_event(
                 logger,
-                "model_loaded",
+                "model_version_skipped",
+                logging.WARNING,
                 model=name,
                 version=version,
-                previous=current.number if current else None,
-                backend=model.backend.name,
-                device=model.backend.device,
-                providers=list(model.backend.providers),
+                reason=str(exc),
+                path=str(self.root / name / str(version)),
+                serving=serving,
             )
-            return
-        if current is None:
-            reason = "no loadable version" if versions else "no version folder"
-            self._note_unavailable(name, reason)
+            return None
+        report.loaded.append(model)
+        log_event(
+            logger,
+            "model_loaded",
+            model=name,
+            version=version,
+            previous=serving,
+            backend=model.backend.name,
+            device=model.backend.device,
+            providers=list(model.backend.providers),
+        )
+        return model

@@ -77,7 +77,7 @@ class DynamicBatcher:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"infer-{name}")
         self._worker: asyncio.Task[None] | None = None
 
-    def set_runner(self, run_batch: RunBatch) -> None:
+    def set_runner(self, run_batch: RunBatch | None) -> None:
         """Set what runs each batch, when it could not be given at construction."""
         self._run_batch = run_batch
 

@@ -1,7 +1,8 @@
 """Everything the lifespan owns: the registry, the served versions and their batchers,
 the preprocessing stage, and the reload poller.
 
-Each served version has its own batcher. A request leases the version it starts with,
+Every version a model's policy admits is served, each with its own batcher; a request
+without a version goes to the highest one. A request leases the version it starts with,
 so its rows are prepared for that version and run on it even if a newer one is swapped
 in meanwhile; a replaced version's batcher stops once its last lease is returned.
 """
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import gc
 import logging
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -17,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from service.errors import ModelNotReady
+from service.errors import ModelNotReady, NotFound
 from service.logs import log_event
 from service.metrics import ServiceMetrics
 from service.models.kinds import KindOptions, Prediction
@@ -29,6 +32,16 @@ from service.serving.stage import PreprocessStage
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
+
+
+def release_free_memory() -> None:
+    """Hand the heap's free pages back to the system (glibc's ``malloc_trim``), so that an
+    unloaded version's memory leaves the process's RSS too; a no-op elsewhere."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 class ServedModel:
@@ -73,16 +86,40 @@ class ServingRuntime:
             max_queue=settings.max_queue,
             timeout_s=settings.request_timeout_s,
         )
-        self.served: dict[str, ServedModel] = {}
+        self.versions: dict[str, dict[int, ServedModel]] = {}
         self.started = False
         self.stopping = False
         self._poller: asyncio.Task[None] | None = None
         self._retiring: set[asyncio.Task[None]] = set()
         self._reload_lock = asyncio.Lock()
+        self._gauged: set[tuple[str, int]] = set()
+
+    @property
+    def served(self) -> dict[str, ServedModel]:
+        """Each model's default version: its highest served one."""
+        return {name: versions[max(versions)] for name, versions in self.versions.items()}
+
+    def all_served(self) -> list[ServedModel]:
+        return [s for versions in self.versions.values() for s in versions.values()]
+
+    def lookup(self, name: str, version: int | None = None) -> ServedModel:
+        """The served ``version`` of ``name`` (None: the highest); 404 or 503 if none."""
+        versions = self.versions.get(name)
+        if not versions:
+            if name in self.registry.unavailable():
+                raise ModelNotReady(f"model '{name}' is not loaded")
+            raise NotFound(f"unknown model '{name}'")
+        if version is None:
+            return versions[max(versions)]
+        served = versions.get(version)
+        if served is None:
+            listed = ", ".join(str(v) for v in sorted(versions))
+            raise NotFound(f"model '{name}' has no version {version} served (served: {listed})")
+        return served
 
     async def start(self) -> None:
         await self.reload()
-        if any(s.model.kind.heavy_inputs for s in self.served.values()):
+        if any(s.model.kind.heavy_inputs for s in self.all_served()):
             self.stage.start()  # the large lane's worker, so that no photo waits for it
         self.started = True
         if self.settings.reload_interval_s > 0:
@@ -91,7 +128,7 @@ class ServingRuntime:
             logger,
             "service_started",
             backend=self.settings.backend,
-            models={n: s.model.describe() for n, s in self.served.items()},
+            models={n: sorted(v) for n, v in self.versions.items()},
             unavailable=self.registry.unavailable(),
             max_batch_size=self.settings.max_batch_size,
             max_batch_delay_ms=self.settings.max_batch_delay_ms,
@@ -106,7 +143,7 @@ class ServingRuntime:
             self._poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._poller
-        await asyncio.gather(*(s.batcher.stop() for s in self.served.values()))
+        await asyncio.gather(*(s.batcher.stop() for s in self.all_served()))
         await asyncio.gather(*self._retiring)
         self.stage.close()
         log_event(logger, "service_stopped")
@@ -114,7 +151,7 @@ class ServingRuntime:
     @property
     def ready(self) -> bool:
         """Ready once the first scan is done and something is served."""
-        return self.started and not self.stopping and bool(self.served)
+        return self.started and not self.stopping and bool(self.versions)
 
     async def reload(self) -> list[LoadFailure]:
         """Rescan the repository in a thread, off the event loop; swap new versions in."""
@@ -124,7 +161,7 @@ class ServingRuntime:
             return report.failures
 
     def _swap_in(self, report: ScanReport) -> None:
-        for model, _previous in report.loaded:
+        for model in report.loaded:
             batcher = DynamicBatcher(
                 model.name,
                 None,  # set below: the batch runs on this served version
@@ -138,27 +175,49 @@ class ServingRuntime:
             served = ServedModel(model, batcher)
             batcher.set_runner(served.run_batch)
             batcher.start()
-            old = self.served.get(model.name)
-            self.served[model.name] = served
+            versions = self.versions.setdefault(model.name, {})
+            old = versions.get(model.number)
+            versions[model.number] = served
             if old is not None:
                 self._retire(old)
-            self.metrics.model_version.labels(model.name).set(model.number)
             self.metrics.reloads.labels(model.name, "loaded").inc()
         for failure in report.failures:
             self.metrics.reloads.labels(failure.name, "failed").inc()
+        for name, number in report.unloaded:
+            self._unserve(name, number)
         for name in report.removed:
-            served = self.served.pop(name, None)
-            if served is not None:
-                self._retire(served)
-                self.metrics.model_version.labels(name).set(0)
-        if (report.loaded or report.removed) and self._on_served_changed is not None:
+            for number in list(self.versions.get(name, ())):
+                self._unserve(name, number)
+        if report.changed and self._on_served_changed is not None:
             refused = self._on_served_changed({n: s.model for n, s in self.served.items()})
             for name, reason in refused:
                 self.registry.refuse(name, reason)
-                served = self.served.pop(name, None)
-                if served is not None:
-                    self._retire(served)
-                    self.metrics.model_version.labels(name).set(0)
+                for number in list(self.versions.get(name, ())):
+                    self._unserve(name, number)
+        self._publish_versions()
+
+    def _unserve(self, name: str, number: int) -> None:
+        versions = self.versions.get(name, {})
+        served = versions.pop(number, None)
+        if not versions:
+            self.versions.pop(name, None)
+        if served is not None:
+            self._retire(served)
+
+    def _publish_versions(self) -> None:
+        """The version gauges: each model's default version, and every served one."""
+        gauge, served_gauge = self.metrics.model_version, self.metrics.model_version_served
+        shown = self._gauged
+        now = {(n, v) for n, versions in self.versions.items() for v in versions}
+        for name, number in sorted(shown - now):
+            served_gauge.labels(name, str(number)).set(0)
+        for name, number in sorted(now):  # in order: the exposition lists them so
+            served_gauge.labels(name, str(number)).set(1)
+        for name in {n for n, _ in shown} - set(self.versions):
+            gauge.labels(name).set(0)
+        for name, versions in self.versions.items():
+            gauge.labels(name).set(max(versions))
+        self._gauged = now
 
     def _retire(self, served: ServedModel) -> None:
         served.retired = True
@@ -166,29 +225,49 @@ class ServingRuntime:
             self._stop_later(served)
 
     def _stop_later(self, served: ServedModel) -> None:
-        task = asyncio.get_running_loop().create_task(served.batcher.stop())
+        task = asyncio.get_running_loop().create_task(self._stop_and_release(served))
         self._retiring.add(task)
         task.add_done_callback(self._retiring.discard)
 
-    async def predict(self, name: str, rows: Sequence[Any]) -> Prediction:
-        """Prepare ``rows`` for the served version of ``name``, run them, return the answers."""
-        served = self.served.get(name)
-        if served is None:
-            raise ModelNotReady(f"model '{name}' is not loaded")
+    @staticmethod
+    async def _stop_and_release(served: ServedModel) -> None:
+        """Stop the batcher, then break its cycle with the served version: what was
+        loaded at startup is exempt from the garbage collector (``settle_heap``), so
+        the version's memory goes back once nothing refers to it."""
+        await served.batcher.stop()
+        served.batcher.set_runner(None)
+        del served
+        gc.collect()
+        release_free_memory()
+
+    async def predict(
+        self,
+        name: str,
+        rows: Sequence[Any],
+        version: int | None = None,
+        *,
+        prepared: bool = False,
+    ) -> Prediction:
+        """Prepare ``rows`` for the served ``version`` of ``name`` (None: the highest),
+        run them, return the answers. ``prepared``: the rows are model input already."""
+        served = self.lookup(name, version)
         served.leases += 1
         try:
             kind = served.model.kind
-            if kind.heavy_inputs:
-                prepared, answers = await self._prepare_and_run(served, rows)
+            inputs: Sequence[Any] = rows
+            if prepared:
+                answers = await served.batcher.submit(rows)
+            elif kind.heavy_inputs:
+                inputs, answers = await self._prepare_and_run(served, rows)
             else:
-                prepared = kind.prepare(rows)
-                answers = await served.batcher.submit(prepared)
+                inputs = kind.prepare(rows)
+                answers = await served.batcher.submit(inputs)
         finally:
             served.leases -= 1
             if served.retired and served.leases == 0:
                 self._stop_later(served)
         model = served.model
-        return Prediction(answers, model.name, model.number, model.labels, model.kind, prepared)
+        return Prediction(answers, model.name, model.number, model.labels, model.kind, inputs)
 
     async def _prepare_and_run(
         self, served: ServedModel, rows: Sequence[Any]

@@ -6,7 +6,9 @@ A kind says, for every model of its task:
   input (``Route.decode``, given a framework-free :class:`RequestInput`);
 * how those inputs become rows for the backend (``prepare``; ``heavy_inputs`` kinds are
   prepared in the preprocessing stage, off the event loop);
-* how the model's answers become the reply (``reply_rows``).
+* how the model's answers become the reply (``reply_rows``);
+* its tensors for the Open Inference Protocol (``tensor_inputs``, ``tensor_outputs``,
+  ``rows_from_tensors``, ``class_scores``), which ``service.protocol`` serves.
 
 Kinds are built per loaded version, from its metadata. They import no web framework:
 the HTTP layer (``service.http``) implements :class:`RequestInput` and serves the routes.
@@ -14,13 +16,15 @@ the HTTP layer (``service.http``) implements :class:`RequestInput` and serves th
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 import numpy as np
 from pydantic import BaseModel
 
+from service.errors import MalformedRequest
+from service.models.kinds.tensors import TensorDecl, TensorRows
 from service.models.repository import ModelVersion
 
 PREDICT_PREFIX = "/predict/"
@@ -127,6 +131,75 @@ class ModelKind:
         if route.many:
             return {"predictions": rows, "model": model}
         return {**rows[0], "model": model}
+
+    # The Open Inference Protocol's view (service.protocol): tensors in and out.
+
+    @property
+    def answer_name(self) -> str:
+        """The output tensor's name: what the answers are (logits are softmaxed first)."""
+        spec = self.version.spec.output
+        return "probabilities" if spec.kind == "logits" and spec.shape[-1] > 1 else spec.name
+
+    def tensor_inputs(self) -> list[TensorDecl]:
+        """The model's input tensor, as its metadata declares it."""
+        spec = self.version.spec.input
+        return [
+            TensorDecl(
+                spec.name,
+                "FP32",
+                tuple(spec.shape),
+                description="the model's input, prepared as parameters.preprocessing says",
+                parameters={"preprocessing": dict(spec.preprocessing)},
+            )
+        ]
+
+    def tensor_outputs(self) -> list[TensorDecl]:
+        spec = self.version.spec.output
+        labels = list(self.version.spec.labels)
+        return [
+            TensorDecl(
+                self.answer_name,
+                "FP32",
+                tuple(spec.shape),
+                description=f"the answers: {spec.kind} as the friendly route returns them"
+                if spec.kind != "logits"
+                else "the answers: softmax of the logits, as the friendly route returns them",
+                parameters={"labels": labels} if labels else {},
+            )
+        ]
+
+    def rows_from_tensors(self, tensors: Mapping[str, Any]) -> TensorRows:
+        """Input tensors (checked against ``tensor_inputs`` already) -> rows."""
+        spec = self.version.spec.input
+        array = tensors.get(spec.name)
+        if array is None:
+            raise MalformedRequest(f"input '{spec.name}' is required")
+        return TensorRows(self.model_rows(spec.name, array), prepared=True)
+
+    def model_rows(self, name: str, array: np.ndarray) -> np.ndarray:
+        """A tensor of model input -> float32 ``[rows, *input.shape[1:]]``, finite."""
+        features = self.version.spec.input.shape[1:]
+        rows = np.asarray(array, dtype=np.float32)
+        if rows.ndim == 0 or rows.shape[0] == 0:
+            raise MalformedRequest(f"input '{name}': at least one row")
+        rows = rows.reshape(rows.shape[0], *features)
+        if not np.isfinite(rows).all():
+            raise MalformedRequest(f"input '{name}': every value must be finite")
+        return rows
+
+    def output_tensors(self, answers: np.ndarray) -> dict[str, np.ndarray]:
+        return {self.answer_name: answers}
+
+    def class_scores(self, answers: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:
+        """Every class's score per row, and the labels (the classification extension).
+
+        One column with two labels is P(second label): its classes are [1 - p, p].
+        """
+        labels = tuple(self.version.spec.labels)
+        if answers.shape[-1] == 1 and len(labels) == 2:
+            positive = answers.reshape(-1, 1)
+            return np.concatenate([1.0 - positive, positive], axis=1), labels
+        return answers.reshape(len(answers), -1), labels
 
     def probe(self) -> np.ndarray:
         """A prepared input of one row, for the warm-up."""

@@ -9,23 +9,25 @@ stage, with the mean and std of the version's own metadata.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import functools
 import io
 import struct
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
-from service.errors import InvalidInput, ServiceError
+from service.errors import InvalidInput, MalformedRequest, ServiceError
 from service.imaging.confidence import UNCERTAIN_BELOW
 from service.imaging.pipeline import ImageSpec, preprocess_image
 from service.models.kinds.base import Decoded, KindOptions, ModelKind, Prediction, RequestInput
 from service.models.kinds.base import Route, predict_path
 from service.models.kinds.scalar import describe_errors
 from service.models.kinds.schemas import ModelRef
+from service.models.kinds.tensors import TensorDecl, TensorRows
 from service.models.repository import ModelVersion
 
 MAX_IMAGES_PER_REQUEST = 256
@@ -167,6 +169,46 @@ class ImageClassifier(ModelKind):
     def decode_many(request: RequestInput) -> Decoded:
         images = request.uploads("images", MAX_IMAGES_PER_REQUEST)
         return Decoded(rows=images, options=explain_option(request))
+
+    @property
+    def bytes_input(self) -> str:
+        """The protocol input of encoded images: ``<input.name>_bytes``."""
+        return f"{self.version.spec.input.name}_bytes"
+
+    def tensor_inputs(self) -> list[TensorDecl]:
+        """The model tensor ([-1, 784] or [-1, 1, 28, 28], normalised), or encoded images."""
+        (model_input,) = super().tensor_inputs()
+        spec = self.spec
+        model_input = dataclasses.replace(
+            model_input,
+            alternative_shapes=((-1, 1, spec.height, spec.width),),
+            description=f"pixels in [0, 1], normalised: (pixel - {spec.mean}) / {spec.std}; "
+            f"or send {self.bytes_input} instead",
+        )
+        encoded = TensorDecl(
+            self.bytes_input,
+            "BYTES",
+            (-1, 1),
+            alternative_shapes=((-1,),),
+            description=f"encoded images (PNG, JPEG, ...), one per element, preprocessed as "
+            f"{predict_path(self.name)} does; or send {model_input.name} instead",
+            parameters={"max_elements": MAX_IMAGES_PER_REQUEST},
+        )
+        return [model_input, encoded]
+
+    def rows_from_tensors(self, tensors: Mapping[str, Any]) -> TensorRows:
+        images = tensors.get(self.bytes_input)
+        if images is None:
+            return super().rows_from_tensors(tensors)
+        if len(tensors) > 1:
+            raise MalformedRequest(
+                f"send either {self.bytes_input} or {self.version.spec.input.name}, not both"
+            )
+        if not 1 <= len(images) <= MAX_IMAGES_PER_REQUEST:
+            raise MalformedRequest(
+                f"input '{self.bytes_input}': 1 to {MAX_IMAGES_PER_REQUEST} images"
+            )
+        return TensorRows(list(images), prepared=False)
 
     def cost(self, rows: Sequence[Any]) -> int:
         """Bytes, or for a PNG a quarter of its pixels if more: a small file can hold a

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import numpy as np
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError, create_model
 
-from service.errors import InvalidInput
+from service.errors import InvalidInput, MalformedRequest
 from service.models.kinds.base import Decoded, KindOptions, ModelKind, RequestInput, Route
 from service.models.kinds.base import predict_path
 from service.models.repository import ModelVersion
@@ -119,6 +119,15 @@ class ScalarInputKind(ModelKind):
         except ValidationError as exc:
             raise InvalidInput(describe_errors(exc, "body")) from None
         return Decoded(rows=values, echo=values)
+
+    def model_rows(self, name: str, array: np.ndarray) -> np.ndarray:
+        """One value per row, flat (stacked with the friendly routes' rows), in range."""
+        rows = super().model_rows(name, array).reshape(-1)
+        if rows.min() < self._minimum or rows.max() > self._maximum:
+            raise MalformedRequest(
+                f"input '{name}': values must be from {self._minimum} to {self._maximum}"
+            )
+        return rows
 
     def prepare(self, rows: Sequence[Any]) -> Sequence[Any]:
         return rows  # validated numbers already; stacked once per batch
