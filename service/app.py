@@ -31,6 +31,7 @@ from service.logs import configure_logging, log_event
 from service.metrics import ServiceMetrics
 from service.serving.runtime import ServingRuntime
 from service.settings import Settings
+from service.workers.peers import join_peers
 
 logger = logging.getLogger(__name__)
 
@@ -108,11 +109,16 @@ def create_app(settings: Settings | None = None) -> DigitpassAPI:
         runtime = ServingRuntime(settings, metrics, on_served_changed=router.rebuild)
         app.state.runtime = runtime
         router.runtime = runtime
+        app.state.peers = peers = join_peers(runtime)  # the other workers, if any
         await runtime.start()
+        if peers is not None:
+            peers.start()
         settle_heap()
         try:
             yield
         finally:
+            if peers is not None:
+                await peers.stop()
             await runtime.stop()
             router.runtime = None
             metrics.close()
