@@ -14,6 +14,7 @@ work the same way. Only the Serve proxy is bound where ``HOST`` says.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -39,8 +40,12 @@ def local_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 def apply_local_environment() -> None:
-    """Set :func:`local_environment` on this process (before Ray is imported/started)."""
+    """Set :func:`local_environment` on this process: for the Ray processes it starts,
+    and for this one (Ray reads the switch once, at import: set it there too)."""
     os.environ.update(local_environment())
+    constants = sys.modules.get("ray._private.ray_constants")
+    if constants is not None:
+        constants.ENABLE_RAY_CLUSTER = False
 
 
 def node_options(**extra: Any) -> dict[str, Any]:
