@@ -79,3 +79,68 @@ def test_rayservice_serve_config_is_accepted_by_ray_and_is_the_config_file():
     embedded = yaml.safe_load(manifest()["spec"]["serveConfigV2"])
     check_application(embedded)
     assert embedded == serve_config()
+
+
+def test_ray_address_on_loopback():
+    from service.rayserve.__main__ import on_loopback
+
+    assert on_loopback("127.0.0.1:6379") and on_loopback("ray://localhost:10001")
+    assert on_loopback("[::1]:6379")
+    assert not on_loopback("10.0.0.5:6379") and not on_loopback("ray://head.svc:10001")
+
+
+def test_command_line_deployment_options():
+    from service.rayserve.__main__ import build_parser, deployment_options
+
+    default = deployment_options(build_parser().parse_args([]), cores=4)
+    assert default["ray_actor_options"] == {"num_cpus": 1, "num_gpus": 0}
+    assert default["autoscaling_config"]["min_replicas"] == 1
+    assert default["autoscaling_config"]["max_replicas"] == 4  # one replica per core
+    args = build_parser().parse_args(
+        ["--num-gpus", "1", "--num-cpus", "2", "--min-replicas", "2", "--max-replicas", "6"]
+    )
+    options = deployment_options(args, cores=16)
+    assert options["ray_actor_options"] == {"num_cpus": 2, "num_gpus": 1}
+    assert options["autoscaling_config"]["max_replicas"] == 6
+
+
+def test_replica_settings_are_one_process_and_follow_the_cpus_ray_gave():
+    from service.rayserve.deployment import replica_settings
+
+    settings = replica_settings({"model_repository": "/mnt/models"}, assigned_cpus=4.0)
+    assert settings.resolved_workers() == 1 and settings.run_dir is None
+    assert settings.resolved_intra_op_threads() == 4
+    assert replica_settings({"intra_op_threads": 2}, 4.0).resolved_intra_op_threads() == 2
+    assert replica_settings({}, None).workers == 1
+
+
+def test_the_metrics_export_mirrors_every_sample_with_the_replica_tag(monkeypatch):
+    from types import SimpleNamespace
+
+    from service.metrics import ServiceMetrics
+    from service.rayserve import metrics_export
+
+    recorded: dict[tuple, float] = {}
+
+    class FakeGauge:  # ray.util.metrics.Gauge, at the boundary with Ray's agent
+        def __init__(self, name, description, tag_keys):
+            self.name, self.tag_keys = name, tag_keys
+
+        def set(self, value, tags):
+            assert set(tags) == set(self.tag_keys)
+            recorded[(self.name, tuple(sorted(tags.items())))] = value
+
+    monkeypatch.setattr("ray.util.metrics.Gauge", FakeGauge)
+    metrics = ServiceMetrics()
+    metrics.observe_request("/predict/digit", "POST", 200, 0.01)
+    metrics.batch_size.labels("digit").observe(3)
+    export = metrics_export.RayMetricsExport(
+        SimpleNamespace(runtime=SimpleNamespace(metrics=metrics))
+    )
+    assert export.export_once() > 0
+    tags = (("method", "POST"), ("replica", ""), ("route", "/predict/digit"), ("status", "200"))
+    assert recorded[("digitpass_http_requests_total", tags)] == 1
+    assert (
+        recorded[("digitpass_inference_batch_size_sum", (("model", "digit"), ("replica", "")))] == 3
+    )
+    assert not any(name.endswith("_created") for name, _ in recorded)

@@ -340,3 +340,34 @@ def test_a_replica_killed_under_load_is_replaced_and_few_requests_fail(
     assert len(failures) <= 5, failures
     assert len(replacement) == 1
     wait_for(lambda: len(ray_serve.replicas()) == 2, 60, "two replicas again")
+
+
+def test_serve_ray_with_ray_address_deploys_to_the_cluster_and_leaves_it_running(
+    ray_serve: RayServeHandle, repository: Path, tmp_path: Path
+):
+    import ray
+    from ray import serve
+
+    from tests.test_serve_ray_command import start, wait_ready
+
+    log = tmp_path / "serve-ray.log"
+    # The cluster's proxy is already running: the deployment answers there.
+    process = start(0, repository, log, {"RAY_ADDRESS": ray_serve.cluster.address})
+    try:
+        wait_for(lambda: "serving on" in log.read_text(errors="replace"), 120, "the deployment")
+        wait_ready(ray_serve.url, process, log)
+        reply = httpx.post(
+            ray_serve.url + "/predict/digit",
+            content=digit_png(),
+            headers={"content-type": "image/png"},
+        )
+        assert reply.status_code == 200
+        process.send_signal(signal.SIGTERM)
+        exit_code = process.wait(90)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert exit_code == 0, log.read_text(errors="replace")[-3000:]
+    assert all(node["Alive"] for node in ray.nodes())  # the cluster is still there
+    assert "digitpass" not in serve.status().applications  # only our application went

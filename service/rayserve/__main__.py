@@ -65,11 +65,20 @@ def replica_args() -> dict[str, Any]:
     return {"model_repository": str(Path(repository).resolve())}
 
 
+def on_loopback(address: str) -> bool:
+    """Whether a ``RAY_ADDRESS`` (``host:port`` or ``ray://host:port``) is on loopback."""
+    host = address.split("://", 1)[-1].rsplit(":", 1)[0].strip("[]")
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
 def main(args: argparse.Namespace) -> int:
     existing = os.environ.get("RAY_ADDRESS")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    if not existing:
-        apply_local_environment()  # before Ray is imported: it reads these at import
+    if not existing or on_loopback(existing):
+        # Before Ray is imported (it reads these then). A cluster on this machine's
+        # loopback is reached on loopback too: Ray would otherwise swap 127.0.0.1 for
+        # the machine's external address, where that cluster does not listen.
+        apply_local_environment()
     stop = threading.Event()
 
     def request_stop(*_: object) -> None:
