@@ -10,10 +10,12 @@ PORT ?= 8000
 MNIST_DIR ?= $(if $(wildcard ../shared/datasets/MNIST/raw),../shared/datasets,data)
 export MNIST_DIR
 
-.PHONY: serve test lint format train bench browser readme lock clean help
+.PHONY: serve serve-ray test lint format train bench browser readme lock clean help
 
 help:
 	@echo "make serve    install (first use) and serve the models on $(HOST):$(PORT)"
+	@echo "make serve-ray  install the ray extra (first use) and serve on Ray Serve on $(HOST):$(PORT)"
+	@echo "               (a local loopback Ray cluster, or RAY_ADDRESS=<address> to deploy to one)"
 	@echo "make test     install everything, lint, and run every test"
 	@echo "make lint     ruff check, ruff format --check, hadolint"
 	@echo "make format   ruff format and ruff check --fix"
@@ -38,6 +40,11 @@ $(VENV)/.stamp-serve: pyproject.toml constraints.txt | $(BIN)/python
 # Everything: training, the TorchScript backend, tests and linters.
 $(VENV)/.stamp-dev: pyproject.toml constraints.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[train,torch,dev]'
+	touch $@ $(VENV)/.stamp-serve $(VENV)/.stamp-ray
+
+# Serving on Ray Serve: the ray extra.
+$(VENV)/.stamp-ray: pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[ray]'
 	touch $@ $(VENV)/.stamp-serve
 
 # Re-resolve every dependency from pyproject.toml's ranges in a fresh venv and pin
@@ -53,6 +60,11 @@ lock:
 
 serve: $(VENV)/.stamp-serve
 	$(BIN)/digitpass-serve --host $(HOST) --port $(PORT)
+
+# A local Ray cluster on loopback (or RAY_ADDRESS's), Serve's proxy on HOST:PORT;
+# SIGTERM or Ctrl-C stops the application and the cluster it started, and exits 0.
+serve-ray: $(VENV)/.stamp-ray
+	RAY_USAGE_STATS_ENABLED=0 $(BIN)/python -m service.rayserve --host $(HOST) --port $(PORT)
 
 lint: $(VENV)/.stamp-dev
 	$(BIN)/ruff check .

@@ -231,6 +231,41 @@ def _protocol(data: dict[str, Any]) -> list[str]:
     ]
 
 
+def _scaleup(data: dict[str, Any]) -> list[str]:
+    from bench.scaleup import summary
+
+    config = data["config"]
+    rounds = [
+        [
+            str(r["round"]),
+            r["side"],
+            f"{r['rps']:.0f}",
+            f"{r['p50_ms']:.1f}",
+            f"{r['p99_ms']:.1f}",
+            f"{r['server_cores']:.2f}",
+            str(r["errors"]),
+        ]
+        for r in data["results"]
+    ]
+    return [
+        "## Scale-up: every core by default",
+        f"Reproduce: `{data['meta']['command']}`. The default `make serve` "
+        f"(`workers=auto`: {config['cores']} workers here) against the same defaults under "
+        f"`taskset -c 0`; `POST /predict/digit` (a 28x28 PNG) at concurrency "
+        f"{config['level']} with {config['tool']}, {config['duration_s']:g} s after a "
+        f"{config['warmup_s']:g} s warm-up; {config['rounds']} rounds, each starting both "
+        "sides fresh in alternating order. The load generator shares the machine, unconfined, "
+        "both times. Medians over the rounds:",
+        table(["measure", "default", "one core", "ratio", "target"], summary(data), "lrrrl"),
+        "Every round:",
+        table(
+            ["round", "side", "req/s", "p50 ms", "p99 ms", "server cores", "errors"],
+            rounds,
+            "ll" + "r" * 5,
+        ),
+    ]
+
+
 def render(results_dir: Path = RESULTS_DIR) -> str:
     serving = load(results_dir, "serving")
     inference = load(results_dir, "inference")
@@ -287,6 +322,9 @@ def render(results_dir: Path = RESULTS_DIR) -> str:
     architecture = load(results_dir, "architecture")
     if architecture is not None:
         parts += _architecture(architecture)
+    scaleup = load(results_dir, "scaleup")
+    if scaleup is not None:
+        parts += _scaleup(scaleup)
     parts += _history(results_dir)
     if NOTES_PATH.is_file():
         parts += ["## Notes", NOTES_PATH.read_text().strip()]

@@ -10,8 +10,14 @@ import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import uvicorn
+
+from service.workers.run_folder import shared_run_folder
+
+if TYPE_CHECKING:
+    from service.settings import Settings
 
 GRACEFUL_SHUTDOWN_S = 30
 # prometheus_client's switch to multiprocess mode (see service/metrics.py). Named here
@@ -28,11 +34,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=os.environ.get("DIGITPASS_PORT", "8000"))
     parser.add_argument(
         "--workers",
-        type=int,
-        default=os.environ.get("DIGITPASS_WORKERS", "1"),
-        help="server processes (each loads the models)",
+        type=workers_value,
+        default=os.environ.get("DIGITPASS_WORKERS", "auto"),
+        help="server processes (each loads the models); auto (the default): one per visible "
+        "GPU on CUDA, else one per usable core",
     )
     return parser
+
+
+def workers_value(text: str) -> str:
+    """``auto`` or a whole number; Settings checks the range."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return str(int(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not auto or a number: {text!r}") from None
 
 
 def _already_handled(signum: int, frame: object) -> None:
@@ -59,32 +76,33 @@ def shared_metrics(workers: int) -> Iterator[None]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def check_settings() -> None:
+def check_settings() -> Settings:
     """Refuse bad ``DIGITPASS_*`` variables in one line, exit 2, before any worker starts."""
     from pydantic import ValidationError
 
     from service.settings import Settings, describe_settings_error
 
     try:
-        Settings()
+        return Settings()
     except ValidationError as error:
         print(f"digitpass-serve: error: {describe_settings_error(error)}", file=sys.stderr)
         raise SystemExit(2) from None
 
 
 def main(args: argparse.Namespace) -> None:
-    # Each worker process builds its own Settings; this lets them size thread pools.
-    os.environ["DIGITPASS_WORKERS"] = str(args.workers)
     # Where it listens decides whether /admin/reload may go without a token.
     os.environ["DIGITPASS_HOST"] = args.host
     # The gRPC server listens where HTTP does, unless told otherwise.
     os.environ.setdefault("DIGITPASS_GRPC_HOST", args.host)
-    check_settings()
+    os.environ["DIGITPASS_WORKERS"] = args.workers
+    args.workers = check_settings().resolved_workers()
+    # Each worker process builds its own Settings; this lets them size thread pools.
+    os.environ["DIGITPASS_WORKERS"] = str(args.workers)
     # After a graceful shutdown uvicorn restores the previous handlers and re-raises the
     # signal. With this handler in place, the process then exits 0 instead of dying of
     # SIGTERM, which is what process supervisors expect of a clean stop.
     signal.signal(signal.SIGTERM, _already_handled)
-    with shared_metrics(args.workers):
+    with shared_metrics(args.workers), shared_run_folder(args.workers):
         _serve(args)
 
 

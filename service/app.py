@@ -35,6 +35,7 @@ from service.metrics import ServiceMetrics
 from service.rpc.server import GrpcServer
 from service.serving.runtime import ServingRuntime
 from service.settings import Settings
+from service.workers.peers import join_peers
 
 logger = logging.getLogger(__name__)
 
@@ -118,7 +119,10 @@ def create_app(settings: Settings | None = None) -> DigitpassAPI:
         app.state.runtime = runtime
         router.runtime = runtime
         app.v2_routes.runtime = runtime
+        app.state.peers = peers = join_peers(runtime)  # the other workers, if any
         await runtime.start()
+        if peers is not None:
+            peers.start()
         grpc_server = GrpcServer(settings, runtime, metrics) if settings.grpc_port else None
         if grpc_server is not None:
             await grpc_server.start()
@@ -128,6 +132,8 @@ def create_app(settings: Settings | None = None) -> DigitpassAPI:
         finally:
             if grpc_server is not None:
                 await grpc_server.stop()
+            if peers is not None:
+                await peers.stop()
             await runtime.stop()
             router.runtime = None
             app.v2_routes.runtime = None

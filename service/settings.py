@@ -7,12 +7,13 @@ that needs it.
 from __future__ import annotations
 
 import ipaddress
-import os
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from service.workers.capacity import auto_workers, usable_cores
 
 KiB = 1024
 MiB = 1024 * 1024
@@ -93,7 +94,11 @@ class Settings(BaseSettings):
         "(large uploads go to one more, at the lowest CPU priority).",
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
-    workers: int = Field(1, ge=1, le=64, description="Server processes (sizes thread pools).")
+    workers: int | Literal["auto"] = Field(
+        "auto",
+        description="Server processes; auto: one per visible GPU on CUDA, else one per "
+        "usable core (CPU affinity and container CPU quota).",
+    )
     intra_op_threads: int = Field(
         0,
         ge=0,
@@ -113,6 +118,11 @@ class Settings(BaseSettings):
         max_length=255,
         description="Address the gRPC server binds (digitpass-serve sets it to --host).",
     )
+    run_dir: Path | None = Field(
+        None,
+        description="Set by digitpass-serve for its workers: the folder through which they "
+        "share readiness and /admin/reload.",
+    )
 
     access_log: bool = Field(
         False, description="One JSON line per request (method, path, status, duration, id)."
@@ -131,6 +141,13 @@ class Settings(BaseSettings):
     @classmethod
     def _lower_log_level(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
+
+    @field_validator("workers")
+    @classmethod
+    def _workers_in_range(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and not 1 <= value <= 64:
+            raise ValueError("must be auto or from 1 to 64")
+        return value
 
     @property
     def max_batch_delay_s(self) -> float:
@@ -162,7 +179,14 @@ class Settings(BaseSettings):
         """
         if self.intra_op_threads:
             return self.intra_op_threads
-        return min(8, max(1, usable_cores() // self.workers - 1))
+        return min(8, max(1, usable_cores() // self.resolved_workers() - 1))
+
+    def resolved_workers(self) -> int:
+        """Server processes: the number set, else one per visible GPU when the models
+        run on CUDA, else one per usable core."""
+        if isinstance(self.workers, int):
+            return self.workers
+        return auto_workers(self.device, visible_gpus(self.backend, self.device), usable_cores())
 
 
 def describe_settings_error(error: ValidationError) -> str:
@@ -177,8 +201,15 @@ def describe_settings_error(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def usable_cores() -> int:
-    """Cores this process may run on (its CPU affinity), at least 1."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return os.cpu_count() or 1
+def visible_gpus(backend: str, device: str) -> int:
+    """GPUs the models would run on: 0 with ``device=cpu`` or without a CUDA runtime."""
+    if device == "cpu":
+        return 0
+    from service.models.backends.device import CUDA_PROVIDER, nvidia_gpu_count
+
+    if backend == "onnx":
+        import onnxruntime
+
+        if CUDA_PROVIDER not in onnxruntime.get_available_providers():
+            return 0
+    return nvidia_gpu_count()

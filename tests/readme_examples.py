@@ -225,6 +225,12 @@ def regenerate(text: str, base_url: str, workdir: Path, grpc_url: str = "") -> s
     return "\n".join(lines) + "\n"
 
 
+# One worker, whatever the machine's cores: README's /metrics block shows one process's
+# registry (several workers export the same counts in prometheus_client's multiprocess
+# layout, which lists only what some worker has observed).
+README_SERVER_ENV = {"DIGITPASS_WORKERS": "1"}
+
+
 def main() -> None:
     from tests.server import run_server
 
@@ -233,7 +239,9 @@ def main() -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("DIGITPASS_")}
         os.environ.clear()
         os.environ.update(env)  # the defaults the README documents, not the shell's
-        with run_server({"DIGITPASS_MODEL_REPOSITORY": str(repository)}) as server:
+        with run_server(
+            README_SERVER_ENV | {"DIGITPASS_MODEL_REPOSITORY": str(repository)}
+        ) as server:
             text = regenerate(README.read_text(), server.url, Path(folder), server.grpc_url)
             README.write_text(text)
     print(f"rewrote the example responses in {README}")

@@ -124,3 +124,47 @@ def test_the_protocol_rows_run_without_errors(mnist_env, tmp_path):
         )
     assert results[1]["mean_batch"] == 64.0  # 64 tensors a request, one call each
     assert "V2 gRPC, FP32 [64, 784]" in render(tmp_path)
+
+
+def test_scaleup_summary_and_report_from_recorded_rounds(tmp_path):
+    import json
+
+    from bench.report import render
+    from bench.scaleup import summary
+
+    def entry(round_index: int, side: str, rps: float, p99: float) -> dict:
+        return {
+            "round": round_index,
+            "side": side,
+            "rps": rps,
+            "p50_ms": 10.0,
+            "p99_ms": p99,
+            "errors": 0,
+            "server_cores": 1.0,
+        }
+
+    data = {
+        "benchmark": "scaleup",
+        "config": {
+            "rounds": 2,
+            "duration_s": 10,
+            "warmup_s": 2,
+            "level": 64,
+            "tool": "wrk",
+            "cores": 2,
+        },
+        "results": [
+            entry(0, "default", 900, 20),
+            entry(0, "one-core", 500, 30),
+            entry(1, "one-core", 500, 30),
+            entry(1, "default", 1000, 20),
+        ],
+        "meta": {"command": "python -m bench --only scaleup"},
+    }
+    rows = {row[0]: row for row in summary(data)}
+    assert rows["req/s"][3] == "1.90x" and rows["req/s"][4].endswith("met")
+    assert rows["p99 (ms)"][4] == "no worse: met"
+    data["results"][0]["rps"] = data["results"][3]["rps"] = 800
+    assert summary(data)[0][4].endswith("**missed**")  # 1.60x
+    (tmp_path / "scaleup.json").write_text(json.dumps(data))
+    assert "## Scale-up: every core by default" in render(tmp_path)

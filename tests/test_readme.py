@@ -28,6 +28,7 @@ from service.imaging.confidence import UNCERTAIN_BELOW
 from service.models.repository import list_versions
 from tests.readme_examples import (
     README,
+    README_SERVER_ENV,
     Example,
     Reply,
     client_examples,
@@ -58,7 +59,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
     with pytest.MonkeyPatch.context() as patch:
         for variable in [v for v in os.environ if v.startswith("DIGITPASS_")]:
             patch.delenv(variable)  # the defaults the README documents, not the shell's
-        with run_server({"DIGITPASS_MODEL_REPOSITORY": str(repository)}) as handle:
+        with run_server(
+            README_SERVER_ENV | {"DIGITPASS_MODEL_REPOSITORY": str(repository)}
+        ) as handle:
             yield handle
 
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Response
 
 from service.errors import ModelNotReady
 from service.http.admin import AdminDep
-from service.http.deps import RuntimeDep
+from service.http.deps import PeersDep, RuntimeDep, SettingsDep
 from service.http.schemas import ErrorResponse, Health, ModelsResponse, Readiness, ReloadResponse
 from service.metrics import CONTENT_TYPE_LATEST
 from service.serving.runtime import ServingRuntime
@@ -28,13 +28,19 @@ async def healthz() -> Health:
     summary="Readiness: 200 when the models are loaded, else 503",
     responses={503: {"model": ErrorResponse}},
 )
-async def readyz(runtime: RuntimeDep) -> Readiness:
+async def readyz(runtime: RuntimeDep, peers: PeersDep) -> Readiness:
     if not runtime.ready:
         reason = "shutting down" if runtime.stopping else "no model is loaded"
         raise ModelNotReady(f"not ready: {reason}")
+    models = {name: s.model.number for name, s in runtime.served.items()}
+    if peers is not None:  # every worker of this server: the version all of them serve
+        workers = peers.readiness()
+        if not workers.all_ready:
+            raise ModelNotReady(f"not ready: {workers.describe()}")
+        models = workers.models
     return Readiness(
         status="ready",
-        models={name: s.model.number for name, s in runtime.served.items()},
+        models=models,
         versions={name: sorted(v, reverse=True) for name, v in runtime.versions.items()},
     )
 
@@ -63,8 +69,12 @@ async def models(runtime: RuntimeDep) -> ModelsResponse:
     summary="Rescan the model repository now",
     responses={401: {"model": ErrorResponse}, 403: {"model": ErrorResponse}},
 )
-async def reload(runtime: RuntimeDep, _admin: AdminDep) -> ReloadResponse:
+async def reload(
+    runtime: RuntimeDep, settings: SettingsDep, peers: PeersDep, _admin: AdminDep
+) -> ReloadResponse:
     await runtime.reload()
+    if peers is not None:  # every other worker of this server rescans too, before the answer
+        await peers.reload_everywhere(settings.request_timeout_s)
     failures = [vars(f) for f in runtime.registry.skipped()]
     return ReloadResponse.model_validate({**_models(runtime), "failures": failures})
 

@@ -132,7 +132,7 @@ class GrpcServer:
             ("grpc.max_send_message_length", SEND_LIMIT),
             # Several server processes share the port (the kernel spreads connections);
             # one process alone must not share it with a stranger.
-            ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
+            ("grpc.so_reuseport", 1 if settings.resolved_workers() > 1 else 0),
         ]
         self._server = grpc.aio.server(options=options)
         service_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(

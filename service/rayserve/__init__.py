@@ -1,0 +1,1 @@
+"""digitpass on Ray Serve: scale out over several machines (the ``ray`` extra)."""

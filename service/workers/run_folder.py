@@ -1,0 +1,31 @@
+"""The run folder that the workers of one ``digitpass-serve`` share (see ``peers``)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+RUN_DIR_VARIABLE = "DIGITPASS_RUN_DIR"
+
+
+@contextmanager
+def shared_run_folder(workers: int) -> Iterator[None]:
+    """With several workers, a fresh folder for this run, named to them through
+    ``DIGITPASS_RUN_DIR`` before they start, and removed once they have all exited."""
+    if workers < 2:
+        yield
+        return
+    folder = tempfile.mkdtemp(prefix="digitpass-run-")
+    previous = os.environ.get(RUN_DIR_VARIABLE)
+    os.environ[RUN_DIR_VARIABLE] = folder
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(RUN_DIR_VARIABLE, None)
+        else:
+            os.environ[RUN_DIR_VARIABLE] = previous
+        shutil.rmtree(folder, ignore_errors=True)
