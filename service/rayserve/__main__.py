@@ -102,7 +102,9 @@ def main(args: argparse.Namespace) -> int:
     try:
         serve.start(http_options={"host": args.host, "port": args.port})
         cores = int(ray.cluster_resources().get("CPU", 1))
-        app = DigitpassDeployment.options(**deployment_options(args, cores)).bind(replica_args(args.host))
+        app = DigitpassDeployment.options(**deployment_options(args, cores)).bind(
+            replica_args(args.host)
+        )
         serve.run(app, name=APP_NAME, route_prefix="/", blocking=False)
         print(
             f"digitpass-serve-ray: serving on http://{args.host}:{args.port} "
