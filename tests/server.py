@@ -71,6 +71,9 @@ def run_server(
     """
     port = free_port()
     env = dict(env or {})
+    # One server process unless a test asks for more: per-process behaviour (a queue
+    # filling up, a batch forming) is then observable from one client.
+    env.setdefault("DIGITPASS_WORKERS", "1")
     if "DIGITPASS_GRPC_PORT" not in env:
         grpc_port = free_port()
         while grpc_port == port:
