@@ -45,7 +45,7 @@ def registry_of(root: Path) -> ModelRegistry:
 
 
 def served(report) -> dict[str, int]:
-    return {model.name: model.number for model, _ in report.loaded}
+    return {model.name: model.number for model in report.loaded}
 
 
 def reason_of(root: Path, name: str, version: int) -> str:

@@ -117,8 +117,8 @@ def test_health_and_readiness_are_the_status_code_alone(client):
         ("GET", "/v2/models/pass/stats", None, 404, "no such endpoint"),
         ("GET", "/v2/models/pass/infer", None, 405, "not allowed"),
         ("POST", "/v2/models/pass/infer", b"{", 400, "invalid JSON"),
-        ("POST", "/v2/models/pass/infer", b"", 400, "invalid JSON"),
-        ("POST", "/v2/models/pass/infer", b"[" * 64 + b"]" * 64, 400, "deeper than"),
+        ("POST", "/v2/models/pass/infer", b"", 400, "body is empty"),
+        ("POST", "/v2/models/pass/infer", b"[" * 64 + b"]" * 64, 400, "nested 64 deep, at most 32"),
         (
             "POST",
             "/v2/models/pass/infer",
