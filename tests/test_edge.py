@@ -293,3 +293,30 @@ def test_pipelined_requests_are_answered_in_order(server):
     )
     answers = [json.loads(body)["hours"] for _, body in read_responses(sock, 5)]
     assert answers == [1.0, 2.0, 3.0, 4.0, 5.0]
+
+
+@pytest.mark.slow
+def test_on_sigterm_new_connections_are_refused_at_once_while_work_in_flight_drains():
+    import signal
+
+    env = {**LIMITS, "DIGITPASS_MIN_BODY_RATE": "0", "DIGITPASS_BODY_TIMEOUT_S": "30"}
+    with run_server(env) as handle:
+        holders = [_hold_in_flight(handle, 2000) for _ in range(3)]  # 1000 of 2000 bytes sent
+        deadline = time.monotonic() + 5
+        while not _in_flight_reached(handle):  # all three are in progress
+            assert time.monotonic() < deadline
+        handle.process.send_signal(signal.SIGTERM)
+        refused_at = None
+        started = time.monotonic()
+        while time.monotonic() - started < 5:
+            try:
+                socket.create_connection(address(handle), timeout=1).close()
+            except (ConnectionRefusedError, TimeoutError):  # refused, or never accepted
+                refused_at = time.monotonic() - started
+                break
+        assert refused_at is not None and refused_at < 2  # load balancers see it at once
+        for held in holders:  # the requests in flight still get their answers
+            held.sendall(b"x" * 1000)
+            status, _, _ = read_response(held)
+            assert status == 400  # not an image: answered, not cut off
+        assert handle.process.wait(30) == 0
