@@ -57,7 +57,7 @@ async def models(runtime: RuntimeDep) -> ModelsResponse:
     summary="Rescan the model repository now",
     responses={401: {"model": ErrorResponse}, 403: {"model": ErrorResponse}},
 )
-async def reload(runtime: RuntimeDep, _admin: AdminDep) -> ReloadResponse:
+async def reload(_admin: AdminDep, runtime: RuntimeDep) -> ReloadResponse:
     await runtime.reload()
     failures = [vars(f) for f in runtime.registry.skipped()]
     return ReloadResponse.model_validate({**_models(runtime), "failures": failures})
