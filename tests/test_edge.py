@@ -242,6 +242,15 @@ def test_past_the_connection_cap_a_connection_gets_503_and_is_closed(server):
         assert time.monotonic() < deadline
 
 
+def log_line(line: str) -> dict | None:
+    """One JSON log line; None for anything else (or a line still being written)."""
+    try:
+        parsed = json.loads(line)
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
 def test_refusals_are_summarised_not_logged_one_by_one(server):
     for _ in range(20):
         sock = connect(server)
@@ -250,7 +259,7 @@ def test_refusals_are_summarised_not_logged_one_by_one(server):
         sock.close()
     deadline = time.monotonic() + 5
     while True:
-        lines = [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]
+        lines = [parsed for line in server.log().splitlines() if (parsed := log_line(line))]
         summaries = [line for line in lines if line["event"] == "requests_refused"]
         if any(line["counts"].get("malformed_http", 0) for line in summaries):
             break
@@ -258,6 +267,13 @@ def test_refusals_are_summarised_not_logged_one_by_one(server):
     assert not any(line["event"] == "Invalid HTTP request received." for line in lines)
     assert sum(line["counts"].get("malformed_http", 0) for line in summaries) >= 20
     assert len(summaries) < 20
+    metrics = httpx.get(server.url + "/metrics").text
+    counted = next(
+        line
+        for line in metrics.splitlines()
+        if line.startswith('digitpass_requests_refused_total{reason="malformed_http"}')
+    )
+    assert float(counted.split()[-1]) >= 20
 
 
 def read_responses(sock: socket.socket, count: int) -> list[tuple[int, bytes]]:
