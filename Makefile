@@ -14,6 +14,8 @@ export MNIST_DIR
 
 help:
 	@echo "make serve    install (first use) and serve the models on $(HOST):$(PORT)"
+	@echo "              (POST /admin/reload is off unless DIGITPASS_ADMIN_TOKEN is set:"
+	@echo "               DIGITPASS_ADMIN_TOKEN=\$$(openssl rand -hex 32) make serve)"
 	@echo "make serve-ray  install the ray extra (first use) and serve on Ray Serve on $(HOST):$(PORT)"
 	@echo "               (a local loopback Ray cluster, or RAY_ADDRESS=<address> to deploy to one)"
 	@echo "make test     install everything, lint, and run every test"
@@ -58,6 +60,7 @@ lock:
 	  .venv-lock/bin/pip freeze --exclude-editable | LC_ALL=C sort; } > constraints.txt
 	rm -rf .venv-lock
 
+# Listens on $(HOST) (all interfaces): /admin/reload needs DIGITPASS_ADMIN_TOKEN.
 serve: $(VENV)/.stamp-serve
 	$(BIN)/digitpass-serve --host $(HOST) --port $(PORT)
 

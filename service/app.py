@@ -25,6 +25,7 @@ from service.http import ops
 from service.http.errors import error_body, error_response
 from service.http.openapi import add_model_routes
 from service.http.pipeline import REQUEST_ID_KEY, build_pipeline
+from service.http.refusals import REFUSALS
 from service.http.router import ModelRouter
 from service.http.server import edge_limits
 from service.http.v2 import V2Routes
@@ -112,6 +113,7 @@ def create_app(settings: Settings | None = None) -> DigitpassAPI:
     settings = settings if settings is not None else Settings()
     configure_logging(settings.log_level)
     metrics = ServiceMetrics()
+    REFUSALS.export_to(metrics.refusals)  # one app per process: its refusals, counted
 
     @asynccontextmanager
     async def lifespan(app: DigitpassAPI) -> AsyncIterator[None]:

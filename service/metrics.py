@@ -87,6 +87,13 @@ class ServiceMetrics:
             ["model", "outcome"],
             registry=self.registry,
         )
+        self.refusals = Counter(
+            "digitpass_requests_refused",
+            "Requests and connections refused by a limit (header cap, timeouts, work and "
+            "connection caps, buffered bytes, full queues), by reason.",
+            ["reason"],
+            registry=self.registry,
+        )
 
         # Labelled children, looked up once per (route, method, status), not per request.
         self._request_children: dict[tuple[str, str, str], tuple[Any, Any]] = {}

@@ -21,7 +21,7 @@ def log_of(path: Path) -> list[str]:
 
 async def test_a_running_large_job_that_times_out_is_stopped(tmp_path):
     gate, log = tmp_path / "gate", tmp_path / "log"  # the gate never opens
-    stage = PreprocessStage(workers=1, max_queue=10, timeout_s=30)
+    stage = PreprocessStage(workers=1, max_queue=10, timeout_s=60)
     try:
         before, _ = await stage.run(whoami, [], cost=LARGE_BYTES)  # the worker is up
         stage._timeout_s = 0.3

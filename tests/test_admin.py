@@ -22,9 +22,9 @@ def error_of(response, status):
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.10", "example.org"])
 def test_without_a_token_reload_is_off_unless_loopback(make_settings, host):
-    with TestClient(create_app(make_settings(host=host))) as client:
-        detail = error_of(client.post("/admin/reload"), 403)
-        assert "DIGITPASS_ADMIN_TOKEN" in detail and "Bearer" in detail
+    client = TestClient(create_app(make_settings(host=host)))  # refused before any model
+    detail = error_of(client.post("/admin/reload"), 403)
+    assert "DIGITPASS_ADMIN_TOKEN" in detail and "Bearer" in detail
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "::1", "localhost", "127.0.0.2"])
@@ -47,11 +47,11 @@ def test_without_a_token_reload_is_open_on_loopback(make_settings, host):
     ],
 )
 def test_a_wrong_or_malformed_authorization_gets_401_with_a_challenge(make_settings, authorization):
-    with TestClient(create_app(make_settings(host="0.0.0.0", admin_token="s3cret"))) as client:
-        headers = {} if authorization is None else {"authorization": authorization}
-        reply = client.post("/admin/reload", headers=headers)
-        assert "token" in error_of(reply, 401)
-        assert reply.headers["www-authenticate"].startswith("Bearer")
+    client = TestClient(create_app(make_settings(host="0.0.0.0", admin_token="s3cret")))
+    headers = {} if authorization is None else {"authorization": authorization}
+    reply = client.post("/admin/reload", headers=headers)
+    assert "token" in error_of(reply, 401)
+    assert reply.headers["www-authenticate"].startswith("Bearer")
 
 
 def test_the_right_token_reloads_on_any_host(make_settings):

@@ -103,16 +103,15 @@ def test_bad_folders_are_refused_with_their_reason_and_break_nothing(model_repo,
         (model_repo / "later").mkdir()
         # A model named "digits" would take the batch route of "digit".
         publish_as(model_repo, "digits", newest_dir(model_repo, "digit"))
-        # A scan may see "digits/" before its version is renamed into place ("no version
-        # folder"): wait for the refusal itself.
+        # A scan during the publish sees "digits" with no version folder yet: wait for
+        # the scan after it.
         body = wait_for(
             server.url + "/models",
             lambda b: (
-                {u["name"] for u in b["unavailable"]} >= {"Bad_Name", "later"}
-                and any(
-                    u["name"] == "digits" and u["reason"].startswith("route")
-                    for u in b["unavailable"]
+                {u["name"]: u["reason"] for u in b["unavailable"]}.get("digits", "no").startswith(
+                    "route"
                 )
+                and {u["name"] for u in b["unavailable"]} >= {"Bad_Name", "later"}
             ),
         )
         reasons = {u["name"]: u["reason"] for u in body["unavailable"]}

@@ -242,6 +242,15 @@ def test_past_the_connection_cap_a_connection_gets_503_and_is_closed(server):
         assert time.monotonic() < deadline
 
 
+def log_line(line: str) -> dict | None:
+    """One JSON log line; None for anything else (or a line still being written)."""
+    try:
+        parsed = json.loads(line)
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
 def test_refusals_are_summarised_not_logged_one_by_one(server):
     for _ in range(20):
         sock = connect(server)
@@ -250,7 +259,7 @@ def test_refusals_are_summarised_not_logged_one_by_one(server):
         sock.close()
     deadline = time.monotonic() + 5
     while True:
-        lines = [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]
+        lines = [parsed for line in server.log().splitlines() if (parsed := log_line(line))]
         summaries = [line for line in lines if line["event"] == "requests_refused"]
         if any(line["counts"].get("malformed_http", 0) for line in summaries):
             break
@@ -258,6 +267,13 @@ def test_refusals_are_summarised_not_logged_one_by_one(server):
     assert not any(line["event"] == "Invalid HTTP request received." for line in lines)
     assert sum(line["counts"].get("malformed_http", 0) for line in summaries) >= 20
     assert len(summaries) < 20
+    metrics = httpx.get(server.url + "/metrics").text
+    counted = next(
+        line
+        for line in metrics.splitlines()
+        if line.startswith('digitpass_requests_refused_total{reason="malformed_http"}')
+    )
+    assert float(counted.split()[-1]) >= 20
 
 
 def read_responses(sock: socket.socket, count: int) -> list[tuple[int, bytes]]:
@@ -293,3 +309,30 @@ def test_pipelined_requests_are_answered_in_order(server):
     )
     answers = [json.loads(body)["hours"] for _, body in read_responses(sock, 5)]
     assert answers == [1.0, 2.0, 3.0, 4.0, 5.0]
+
+
+@pytest.mark.slow
+def test_on_sigterm_new_connections_are_refused_at_once_while_work_in_flight_drains():
+    import signal
+
+    env = {**LIMITS, "DIGITPASS_MIN_BODY_RATE": "0", "DIGITPASS_BODY_TIMEOUT_S": "30"}
+    with run_server(env) as handle:
+        holders = [_hold_in_flight(handle, 2000) for _ in range(3)]  # 1000 of 2000 bytes sent
+        deadline = time.monotonic() + 5
+        while not _in_flight_reached(handle):  # all three are in progress
+            assert time.monotonic() < deadline
+        handle.process.send_signal(signal.SIGTERM)
+        refused_at = None
+        started = time.monotonic()
+        while time.monotonic() - started < 5:
+            try:
+                socket.create_connection(address(handle), timeout=1).close()
+            except (ConnectionRefusedError, TimeoutError):  # refused, or never accepted
+                refused_at = time.monotonic() - started
+                break
+        assert refused_at is not None and refused_at < 2  # load balancers see it at once
+        for held in holders:  # the requests in flight still get their answers
+            held.sendall(b"x" * 1000)
+            status, _, _ = read_response(held)
+            assert status == 400  # not an image: answered, not cut off
+        assert handle.process.wait(30) == 0

@@ -94,10 +94,23 @@ def summary(latencies: np.ndarray) -> str:
     )
 
 
-def assert_health_visible(latencies: np.ndarray) -> None:
+def scheduling(pid: int) -> tuple[float, float]:
+    """Seconds the process's main thread (the event loop) ran, and waited for a CPU."""
+    fields = Path(f"/proc/{pid}/task/{pid}/schedstat").read_text().split()
+    return int(fields[0]) / 1e9, int(fields[1]) / 1e9
+
+
+def assert_health_visible(latencies: np.ndarray, loop: str = "") -> None:
+    """The issue's bounds. ``loop`` (the event loop's CPU time and run-queue wait meanwhile)
+    goes into the message: on a machine busy with other work, a miss shows up there."""
     assert len(latencies) >= 50
-    assert np.percentile(latencies, 99) <= HEALTH_P99_S, summary(latencies)
-    assert latencies.max() <= HEALTH_MAX_S, summary(latencies)
+    assert np.percentile(latencies, 99) <= HEALTH_P99_S, summary(latencies) + loop
+    assert latencies.max() <= HEALTH_MAX_S, summary(latencies) + loop
+
+
+def loop_note(before: tuple[float, float], after: tuple[float, float], seconds: float) -> str:
+    ran, waited = after[0] - before[0], after[1] - before[1]
+    return f"; event loop ran {ran:.2f} s and waited {waited:.2f} s for a CPU in {seconds:.1f} s"
 
 
 @pytest.fixture(scope="module")
@@ -108,26 +121,32 @@ def server() -> Iterator[ServerHandle]:
 
 
 def test_health_stays_visible_under_2000_half_open_connections(server):
+    pid = server.process.pid
     with attack("half-open", server.url, 2000, 6) as process:
+        before = scheduling(pid)
         latencies = probe(server.url + "/healthz", 3)
         ready = probe(server.url + "/readyz", 1)
+        note = loop_note(before, scheduling(pid), 4)
         counts = finish(process)
-    print("half-open:", summary(latencies), counts)
+    print("half-open:", summary(latencies), counts, note)
     assert counts["opened"] >= 2000
-    assert_health_visible(latencies)
-    assert_health_visible(np.concatenate([latencies, ready]))
+    assert_health_visible(latencies, note)
+    assert_health_visible(np.concatenate([latencies, ready]), note)
 
 
 def test_health_stays_visible_under_overload_of_2000_connections(server):
+    pid = server.process.pid
     with attack("overload", server.url, 2000, 8) as process:
         # From half a second in: the steady attack, not its synchronised first burst.
         probe(server.url + "/healthz", 0.5)
+        before = scheduling(pid)
         latencies = probe(server.url + "/healthz", 5)
+        note = loop_note(before, scheduling(pid), 5)
         counts = finish(process)
-    print("overload:", summary(latencies), counts)
+    print("overload:", summary(latencies), counts, note)
     assert counts.get("200", 0) > 0
     assert set(counts) <= {"200", "503"}, counts
-    assert_health_visible(latencies)
+    assert_health_visible(latencies, note)
 
 
 def rss_bytes(pid: int) -> int:

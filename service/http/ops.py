@@ -70,7 +70,7 @@ async def models(runtime: RuntimeDep) -> ModelsResponse:
     responses={401: {"model": ErrorResponse}, 403: {"model": ErrorResponse}},
 )
 async def reload(
-    runtime: RuntimeDep, settings: SettingsDep, peers: PeersDep, _admin: AdminDep
+    _admin: AdminDep, runtime: RuntimeDep, settings: SettingsDep, peers: PeersDep
 ) -> ReloadResponse:
     await runtime.reload()
     if peers is not None:  # every other worker of this server rescans too, before the answer

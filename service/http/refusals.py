@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
+from typing import Any
 
 from service.logs import log_event
 
@@ -28,10 +29,17 @@ class RefusalLog:
         self._counts: Counter[str] = Counter()
         self._timer: asyncio.TimerHandle | None = None
         self.totals: Counter[str] = Counter()  # since the start, for tests and metrics
+        self.metric: Any = None  # a prometheus Counter labelled by reason, once set
+
+    def export_to(self, metric: Any) -> None:
+        """Count every refusal in ``metric`` too (``digitpass_requests_refused_total``)."""
+        self.metric = metric
 
     def count(self, reason: str) -> None:
         self._counts[reason] += 1
         self.totals[reason] += 1
+        if self.metric is not None:
+            self.metric.labels(reason).inc()
         if self._timer is not None:
             return
         try:
