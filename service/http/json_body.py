@@ -58,8 +58,16 @@ def nesting_depth(body: bytes) -> int:
     return int(np.cumsum(steps, dtype=np.int64).max(initial=0))
 
 
+def too_deep(body: bytes, max_depth: int) -> bool:
+    """Whether ``body`` nests deeper than ``max_depth``. Fewer opening brackets than that
+    in all (most requests) settle it with two C-speed counts; otherwise numpy."""
+    if body.count(b"[") + body.count(b"{") <= max_depth:
+        return False
+    return nesting_depth(body) > max_depth
+
+
 def _parse(body: bytes, max_depth: int, transform: Transform | None) -> Any:
-    if nesting_depth(body) > max_depth:
+    if too_deep(body, max_depth):
         raise JsonBodyError(f"body: JSON nested deeper than {max_depth} levels")
     try:
         value = json.loads(body)
