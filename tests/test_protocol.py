@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from service.errors import MalformedRequest, ServiceError
-from service.http.json_body import nesting_depth, parse_json
+from service.http.json_body import nesting_depth, parse_json, too_deep
 from service.models.policy import PolicyError, VersionPolicy, read_policy
 from service.protocol.classification import top_classes
 from service.protocol.messages import (
@@ -402,4 +402,7 @@ def depth_of(value: object) -> int:
     )
 )
 def test_nesting_depth_is_exact_for_any_json(value):
-    assert nesting_depth(json.dumps(value).encode()) == depth_of(value)
+    body = json.dumps(value).encode()
+    assert nesting_depth(body) == depth_of(value)
+    for limit in (0, 1, 2, 3):
+        assert too_deep(body, limit) == (depth_of(value) > limit)
