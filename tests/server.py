@@ -74,7 +74,9 @@ def run_server(
     process = subprocess.Popen(
         command,
         cwd=REPO_ROOT,
-        env={**os.environ, **(env or {})},
+        # One worker unless a test asks for more: workers=auto would follow the machine's
+        # cores, and tests of several workers say so (tests/test_e2e_workers.py).
+        env={"DIGITPASS_WORKERS": "1", **os.environ, **(env or {})},
         stdout=log_file,
         stderr=subprocess.STDOUT,
     )
