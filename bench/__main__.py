@@ -18,7 +18,15 @@ from typing import Any
 from bench import RESULTS_DIR
 from bench.machine import describe_machine, git_commit, package_versions
 
-KINDS = ("serving", "inference", "training", "architecture", "protocol", "scaleup")
+KINDS = (
+    "serving",
+    "inference",
+    "training",
+    "architecture",
+    "protocol",
+    "scaleup",
+    "rayserve",
+)
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -43,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-sizes", type=_ints, default=None, help="inference bench")
     parser.add_argument("--epochs", type=int, default=3, help="training bench epochs per arch")
     parser.add_argument(
-        "--rounds", type=int, default=3, help="architecture and scaleup benches: rounds"
+        "--rounds", type=int, default=3, help="architecture, scaleup and rayserve benches: rounds"
     )
     parser.add_argument("--results-dir", type=Path, default=None)
     parser.add_argument("--snapshot", help="also save serving results as serving-NAME.json")
@@ -179,6 +187,21 @@ def run_scaleup_bench(args: argparse.Namespace, results_dir: Path) -> dict[str, 
     return data
 
 
+def run_rayserve_bench(args: argparse.Namespace, results_dir: Path) -> dict[str, Any]:
+    from bench.rayserve import run_rayserve
+
+    tool = args.loadgen if args.loadgen != "auto" else "wrk"
+    command = (
+        f"python -m bench --only rayserve --rounds {args.rounds} --duration {args.duration:g} "
+        f"--warmup {args.warmup:g}"
+    )
+    meta = _meta(command)
+    data = run_rayserve(args.rounds, args.duration, args.warmup, tool)
+    data["meta"] = _note_code_change(meta)
+    _save(results_dir, "rayserve", data)
+    return data
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     results_dir = args.results_dir or RESULTS_DIR
@@ -198,6 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "architecture": run_architecture_bench,
             "protocol": run_protocol_bench,
             "scaleup": run_scaleup_bench,
+            "rayserve": run_rayserve_bench,
         }
         for kind in KINDS:
             if kind in kinds:

@@ -266,6 +266,42 @@ def _scaleup(data: dict[str, Any]) -> list[str]:
     ]
 
 
+def _rayserve(data: dict[str, Any]) -> list[str]:
+    from bench.rayserve import summary, verdicts
+
+    config = data["config"]
+    return [
+        "## Ray Serve: digitpass on Ray, direct, and Ray's documented pattern",
+        f"Reproduce: `{data['meta']['command']}`. `direct` is the default `make serve`; "
+        f"`ray` is `make serve-ray`'s command with {config['replicas']} replicas of 1 CPU "
+        "(a local loopback cluster), digitpass's own batcher in each; `ray-baseline` is "
+        "`bench/ray_baseline_app.py`: a FastAPI ingress, `@serve.batch` (64 rows, 5 ms "
+        f"wait), PIL decoding in the handler, the same ONNX model, {config['replicas']} "
+        "replicas. `POST /predict/digit` (a 28x28 PNG) with "
+        f"{config['tool']}, {config['duration_s']:g} s per level after a "
+        f"{config['warmup_s']:g} s warm-up, {config['rounds']} rounds in alternating order. "
+        "Medians over the rounds; server CPU per request at concurrency 64 by process "
+        "(proxy: Ray's HTTP proxy actor; replicas: the replica actors; workers: "
+        "digitpass's preprocessing processes or direct's server workers; ray-system: "
+        "raylet, GCS, controller, dashboard and the rest):",
+        table(
+            [
+                "side",
+                "req/s c=64",
+                "p50 ms c=64",
+                "p99 ms c=64",
+                "p50 ms c=1",
+                "req/s c=1",
+                "errors",
+                "server CPU ms per request, c=64",
+            ],
+            summary(data),
+            "lrrrrrrl",
+        ),
+        _bullets(verdicts(data)),
+    ]
+
+
 def render(results_dir: Path = RESULTS_DIR) -> str:
     serving = load(results_dir, "serving")
     inference = load(results_dir, "inference")
@@ -325,6 +361,9 @@ def render(results_dir: Path = RESULTS_DIR) -> str:
     scaleup = load(results_dir, "scaleup")
     if scaleup is not None:
         parts += _scaleup(scaleup)
+    rayserve = load(results_dir, "rayserve")
+    if rayserve is not None:
+        parts += _rayserve(rayserve)
     parts += _history(results_dir)
     if NOTES_PATH.is_file():
         parts += ["## Notes", NOTES_PATH.read_text().strip()]

@@ -95,14 +95,19 @@ def main(args: argparse.Namespace) -> None:
     # The gRPC server listens where HTTP does, unless told otherwise.
     os.environ.setdefault("DIGITPASS_GRPC_HOST", args.host)
     os.environ["DIGITPASS_WORKERS"] = args.workers
-    args.workers = check_settings().resolved_workers()
+    from service.settings import visible_gpus
+
+    settings = check_settings()
+    args.workers = settings.resolved_workers()
+    # Several workers on CUDA take a GPU each (service/workers/gpus.py).
+    gpus = visible_gpus(settings.backend, settings.device) if args.workers > 1 else 0
     # Each worker process builds its own Settings; this lets them size thread pools.
     os.environ["DIGITPASS_WORKERS"] = str(args.workers)
     # After a graceful shutdown uvicorn restores the previous handlers and re-raises the
     # signal. With this handler in place, the process then exits 0 instead of dying of
     # SIGTERM, which is what process supervisors expect of a clean stop.
     signal.signal(signal.SIGTERM, _already_handled)
-    with shared_metrics(args.workers), shared_run_folder(args.workers):
+    with shared_metrics(args.workers), shared_run_folder(args.workers, gpus):
         _serve(args)
 
 

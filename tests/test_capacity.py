@@ -3,6 +3,7 @@ boundary: fake cgroup folders, a fake affinity and a fake CUDA device count."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -139,3 +140,37 @@ def test_visible_gpus_is_zero_on_the_cpu_without_asking_the_driver(monkeypatch):
     from service.settings import visible_gpus
 
     assert visible_gpus("onnx", "cpu") == 0
+
+
+def test_each_worker_claims_its_own_gpu_slot_and_a_dead_ones_slot_is_reused(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from service.workers.gpus import claim_slot
+
+    assert claim_slot(tmp_path, 2, pid=os.getpid()) == 0
+    assert claim_slot(tmp_path, 2, pid=os.getpid()) == 0  # the same worker, again
+    sibling = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        assert claim_slot(tmp_path, 2, pid=sibling.pid) == 1
+        assert claim_slot(tmp_path, 2, pid=999_999_999) is None  # all taken
+    finally:
+        sibling.kill()
+        sibling.wait()
+    assert claim_slot(tmp_path, 2, pid=12345678) == 1  # the dead sibling's GPU
+
+
+def test_a_worker_is_narrowed_to_its_gpu_among_the_visible_ones(tmp_path, monkeypatch):
+    from service.workers import gpus
+
+    gpus.write_gpu_count(tmp_path, 2)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
+    assert gpus.pin_worker_gpu(tmp_path) == "3"
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "3"
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    (tmp_path / "one").mkdir()
+    gpus.write_gpu_count(tmp_path / "one", 1)
+    assert gpus.pin_worker_gpu(tmp_path / "one") is None  # one GPU: nothing to choose
+    assert "CUDA_VISIBLE_DEVICES" not in os.environ
+    assert gpus.visible_devices({}, 3) == ["0", "1", "2"]

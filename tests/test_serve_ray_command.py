@@ -76,7 +76,8 @@ def wait_ready(url: str, process: subprocess.Popen, log: Path, timeout: float = 
     raise AssertionError(f"not ready at {url} within {timeout} s")
 
 
-def test_serve_ray_serves_on_loopback_and_sigterm_stops_everything_exit_0(model_repo, tmp_path):
+@pytest.mark.parametrize("stop", ["sigterm", "ctrl-c"])
+def test_serve_ray_serves_on_loopback_and_a_stop_ends_everything_exit_0(model_repo, tmp_path, stop):
     port = free_port()
     log = tmp_path / "serve-ray.log"
     process = start(port, model_repo, log)
@@ -93,7 +94,10 @@ def test_serve_ray_serves_on_loopback_and_sigterm_stops_everything_exit_0(model_
         assert all(name.startswith("ray::ServeRepli") for _, name in wide), wide
         assert any(name == "gcs_server" for name in names.values())
         assert any(a.endswith(f":{port}") for a, _ in ours)  # the proxy, on loopback
-        process.send_signal(signal.SIGTERM)
+        if stop == "sigterm":
+            process.send_signal(signal.SIGTERM)
+        else:  # a terminal's Ctrl-C: SIGINT to the whole foreground group, Ray's too
+            os.killpg(process.pid, signal.SIGINT)
         exit_code = process.wait(90)
     finally:
         if process.poll() is None:

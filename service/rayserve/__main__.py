@@ -100,7 +100,10 @@ def main(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     try:
-        serve.start(http_options={"host": args.host, "port": args.port})
+        serve.start(
+            http_options={"host": args.host, "port": args.port},
+            logging_config={"enable_access_log": False},
+        )
         cores = int(ray.cluster_resources().get("CPU", 1))
         app = DigitpassDeployment.options(**deployment_options(args, cores)).bind(
             replica_args(args.host)

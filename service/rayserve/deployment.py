@@ -36,6 +36,9 @@ AUTOSCALING = {
     "downscale_delay_s": 120,
 }
 GRACEFUL_SHUTDOWN_S = 30  # as digitpass-serve: queued requests finish
+# Ray writes a log line per request in the proxy and in the replica (and ships them to
+# the driver); digitpass has its own access log (DIGITPASS_ACCESS_LOG).
+LOGGING = {"enable_access_log": False}
 
 
 def replica_settings(overrides: dict[str, Any], assigned_cpus: float | None) -> Settings:
@@ -90,6 +93,7 @@ DigitpassDeployment = serve.deployment(
     autoscaling_config=AUTOSCALING,
     ray_actor_options={"num_cpus": 1, "num_gpus": 0},
     graceful_shutdown_timeout_s=GRACEFUL_SHUTDOWN_S,
+    logging_config=LOGGING,
 )
 
 

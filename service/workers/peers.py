@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from service.logs import log_event
+from service.workers.processes import pid_alive
 
 if TYPE_CHECKING:
     from service.serving.runtime import ServingRuntime
@@ -62,21 +63,6 @@ class Readiness:
 
     def describe(self) -> str:
         return f"{self.ready} of {self.expected} workers ready"
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether process ``pid`` runs (a zombie, dead but not yet reaped, does not)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        status = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True  # no /proc: trust the signal
-    return status.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
 @contextlib.contextmanager
@@ -231,6 +217,12 @@ def join_peers(runtime: ServingRuntime) -> WorkerPeers | None:
     settings = runtime.settings
     if settings.run_dir is None:
         return None
+    from service.workers.gpus import pin_worker_gpu
+
+    # Before any model loads: one GPU per worker (one worker per GPU with workers=auto).
+    gpu = pin_worker_gpu(settings.run_dir)
+    if gpu is not None:
+        log_event(logger, "worker_gpu", gpu=gpu, pid=os.getpid())
 
     def snapshot() -> tuple[bool, bool, dict[str, int]]:
         models = {name: served.model.number for name, served in runtime.served.items()}

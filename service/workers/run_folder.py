@@ -7,18 +7,23 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+
+from service.workers.gpus import write_gpu_count
 
 RUN_DIR_VARIABLE = "DIGITPASS_RUN_DIR"
 
 
 @contextmanager
-def shared_run_folder(workers: int) -> Iterator[None]:
+def shared_run_folder(workers: int, gpus: int = 0) -> Iterator[None]:
     """With several workers, a fresh folder for this run, named to them through
-    ``DIGITPASS_RUN_DIR`` before they start, and removed once they have all exited."""
+    ``DIGITPASS_RUN_DIR`` before they start, and removed once they have all exited.
+    ``gpus``: how many GPUs the models run on (each worker takes one of its own)."""
     if workers < 2:
         yield
         return
     folder = tempfile.mkdtemp(prefix="digitpass-run-")
+    write_gpu_count(Path(folder), gpus)
     previous = os.environ.get(RUN_DIR_VARIABLE)
     os.environ[RUN_DIR_VARIABLE] = folder
     try:
