@@ -16,6 +16,8 @@ FRINGE_LEVEL = 8.0  # ... and for the faint fringe around it (above JPEG's ringi
 SPECK_MASS = 0.02  # detached runs holding less of the ink than this are specks
 MIN_DIGIT = 3  # the ink box's longer side must be at least this many pixels
 MIN_DIGIT_SHARE = 0.02  # ... and this share of the image's longer side
+EDGE_SLACK = 0.01  # a run this close to the image's edge (share of its side) runs off it
+EDGE_WIDTH = 0.06  # ... and is a page's or table's edge if no wider than this share
 
 
 def ink_box(ink: np.ndarray) -> tuple[int, int, int, int]:
@@ -26,10 +28,11 @@ def ink_box(ink: np.ndarray) -> tuple[int, int, int, int]:
     """
     mass = np.where(ink > BOX_LEVEL, ink, 0.0)
     top, bottom, left, right = 0, ink.shape[0], 0, ink.shape[1]
+    height, width = ink.shape
     for _ in range(4):  # dropping a row speck can uncover a column speck, and so on
         box = mass[top:bottom, left:right]
-        start, stop, rows_cut = _main_run(box, axis=1)
-        first, last, cols_cut = _main_run(box, axis=0)
+        start, stop, rows_cut = _main_run(box, axis=1, framed=(top == 0, bottom == height))
+        first, last, cols_cut = _main_run(box, axis=0, framed=(left == 0, right == width))
         top, bottom, left, right = top + start, top + stop, left + first, left + last
         if not (rows_cut or cols_cut):
             break
@@ -59,11 +62,16 @@ def _leading(flags: np.ndarray) -> int:
     return int(np.argmin(flags))
 
 
-def _main_run(box: np.ndarray, axis: int) -> tuple[int, int, bool]:
+def _main_run(
+    box: np.ndarray, axis: int, framed: tuple[bool, bool] = (False, False)
+) -> tuple[int, int, bool]:
     """Span of the non-speck runs of inked lines along ``axis``, and whether specks were cut.
 
     A run is a speck if it holds under ``SPECK_MASS`` of the ink, or if it never gets
-    to half the full ink level (a shadow's edge, paper texture; strokes always do).
+    to half the full ink level (a shadow's edge, paper texture; strokes always do), or
+    if it is a narrow run off the image (``framed``: whether the box's first and last
+    lines are the image's) and not the heaviest: the edge of a page or of a table at
+    the frame, cut off from the digit by clean paper.
     """
     profile = box.sum(axis=axis)
     where = np.flatnonzero(profile)
@@ -78,7 +86,12 @@ def _main_run(box: np.ndarray, axis: int) -> tuple[int, int, bool]:
     cumulative = np.concatenate(([0.0], np.cumsum(profile)))
     run_mass = cumulative[stops] - cumulative[starts]
     run_peak = np.maximum.reduceat(box.max(axis=axis), starts)
-    keep = np.flatnonzero((run_mass >= SPECK_MASS * cumulative[-1]) & (run_peak >= STROKE_PEAK))
+    slack = EDGE_SLACK * profile.size  # (a sheet's edge may end a pixel or two inside)
+    at_edge = ((starts <= slack) & framed[0]) | ((stops >= profile.size - slack) & framed[1])
+    narrow = stops - starts <= EDGE_WIDTH * profile.size
+    off_frame = at_edge & narrow & (run_mass < run_mass.max())
+    strong = (run_mass >= SPECK_MASS * cumulative[-1]) & (run_peak >= STROKE_PEAK)
+    keep = np.flatnonzero(strong & ~off_frame)
     if keep.size == 0:
         keep = np.array([int(np.argmax(run_mass))])
     start, stop = int(starts[keep[0]]), int(stops[keep[-1]])

@@ -30,6 +30,10 @@ MIN_SPAN = 0.3  # ... and spans at least this share of its height and of its wid
 MIN_FILL = 0.6  # light cells fill at least this share of the sheet's box
 MIN_STEP = 40.0  # the sheet is this many grey levels lighter than the table...
 MAX_RATIO = 0.7  # ... and the table at most this share of the sheet's level
+MIN_STEP_LIGHTER = 10.0  # a sheet on a lighter table: this many grey levels darker ...
+LIGHTER_RATIO = 0.8  # ... and at least this share of the table's level (a shadow is darker)
+EVEN_TABLE = 12.0  # ... on a table whose cells vary (p90 - p10) by at most this much ...
+STEP_OVER_SPREAD = 2.0  # ... and that many times less than the step
 MIN_SIDES = 1  # table on at least this many sides of the sheet
 SIDE_CELLS = 2  # a side has table if this many cell rows (or columns) of it are outside
 LINE_SHARE = 0.25  # a cell row or column is part of the sheet if this share is light
@@ -49,34 +53,65 @@ def isolate_sheet(gray: np.ndarray) -> np.ndarray:
     height, width = gray.shape
     if min(height, width) < MIN_SIDE or _drawn(gray):
         return gray
+    sheet = _find_sheet(gray, gray, lighter_table=False)
+    if sheet is not None:
+        return sheet
+    # A sheet on a lighter table (a white desk): the same search on the negative, the
+    # sheet a little darker than its surround but still a paper's level, far lighter
+    # than any ink or shadow.
+    inverted = 255.0 - gray
+    sheet = _find_sheet(inverted, gray, lighter_table=True)
+    return gray if sheet is None else np.subtract(255.0, sheet, out=sheet)
+
+
+def _find_sheet(values: np.ndarray, gray: np.ndarray, *, lighter_table: bool) -> np.ndarray | None:
+    """The light sheet of ``values`` (``gray``, or its negative for a lighter table),
+    cropped and its surround painted, or None. ``gray`` is the photo itself, for the
+    check on writing in the surround."""
+    height, width = values.shape
+    min_step = MIN_STEP_LIGHTER if lighter_table else MIN_STEP
     cell = min(height, width) // GRID
     rows, cols = height // cell, width // cell
-    coarse = gray[: rows * cell, : cols * cell].reshape(rows, cell, cols, cell).mean(axis=(1, 3))
+    coarse = values[: rows * cell, : cols * cell].reshape(rows, cell, cols, cell).mean(axis=(1, 3))
     light = coarse > _otsu(coarse)
     share = float(light.mean())
     if not MIN_SHARE <= share <= MAX_SHARE:
-        return gray
+        return None
     paper, table = float(np.median(coarse[light])), float(np.median(coarse[~light]))
-    if paper - table < MIN_STEP or table > MAX_RATIO * paper:
-        return gray
+    if paper - table < min_step:
+        return None
+    if lighter_table:
+        # In grey levels: the sheet at least this share of the table's (a shadow is
+        # darker); the table even (a white desk), where the bright side of a lighting
+        # gradient is not, and the step clear of its unevenness.
+        surround = coarse[~light]
+        ranks = (surround.size // 10, surround.size * 9 // 10)
+        low, high = np.partition(surround, ranks)[list(ranks)]
+        if 255.0 - paper < LIGHTER_RATIO * (255.0 - table) or high - low > EVEN_TABLE:
+            return None
+        if paper - table < STEP_OVER_SPREAD * (high - low):
+            return None
+    elif table > MAX_RATIO * paper:
+        return None
     inside_rows = np.flatnonzero(light.mean(axis=1) >= LINE_SHARE)
     inside_cols = np.flatnonzero(light.mean(axis=0) >= LINE_SHARE)
     if inside_rows.size == 0 or inside_cols.size == 0:
-        return gray
+        return None
     top, bottom = int(inside_rows[0]), int(inside_rows[-1]) + 1
     left, right = int(inside_cols[0]), int(inside_cols[-1]) + 1
     margins = (top, rows - bottom, left, cols - right)
     if sum(m >= SIDE_CELLS for m in margins) < MIN_SIDES:
-        return gray
+        return None
     if bottom - top < MIN_SPAN * rows or right - left < MIN_SPAN * cols:
-        return gray
+        return None
     if light[top:bottom, left:right].mean() < MIN_FILL:
-        return gray
-    if _edge_width(gray, cell, (top, bottom, left, right), margins) > MAX_EDGE:
-        return gray  # a soft edge: the penumbra of a shadow, not the edge of a sheet
-    if _marked(gray, cell, (top, bottom, left, right)):
-        return gray  # writing in the surround: paper in a hard shadow, not a table
-    return _crop_and_paint(gray, coarse, light, cell, (top, bottom, left, right))
+        return None
+    box = (top, bottom, left, right)
+    if _edge_width(values, cell, box, margins, min_step / 2) > MAX_EDGE:
+        return None  # a soft edge: the penumbra of a shadow, not the edge of a sheet
+    if _marked(gray, cell, box):
+        return None  # writing in the surround: paper in a hard shadow, not a table
+    return _crop_and_paint(values, coarse, light, cell, box)
 
 
 def _crop_and_paint(
@@ -125,6 +160,7 @@ def _edge_width(
     cell: int,
     box: tuple[int, int, int, int],
     margins: tuple[int, int, int, int],
+    min_rise: float,
 ) -> float:
     """Width, in pixels, of the rise from table to paper at the softest side of the box.
 
@@ -146,7 +182,7 @@ def _edge_width(
     widest = 0.0
     for margin, lines in zip(margins, sides, strict=True):
         if margin >= SIDE_CELLS:
-            widths = [w for w in (_rise(line, cell) for line in lines) if w is not None]
+            widths = [w for w in (_rise(line, cell, min_rise) for line in lines) if w is not None]
             if not widths:
                 return float("inf")
             # A quarter of the lines may cross a stroke of the digit, whose edges are sharp.
@@ -154,15 +190,15 @@ def _edge_width(
     return widest
 
 
-def _rise(line: np.ndarray, ends: int) -> int | None:
+def _rise(line: np.ndarray, ends: int, min_rise: float) -> int | None:
     """Pixels from the last one under a quarter of the way from the line's start level
     to its end level (medians of ``ends`` pixels) to the first one over three quarters
-    of it; None where the line does not rise by ``MIN_STEP / 2``."""
+    of it; None where the line does not rise by ``min_rise``."""
     if line.size <= max(SMOOTHING, 2 * ends):
         return None
     smooth = np.convolve(line, np.full(SMOOTHING, 1.0 / SMOOTHING), mode="valid")
     start, end = float(np.median(smooth[:ends])), float(np.median(smooth[-ends:]))
-    if end - start < MIN_STEP / 2:
+    if end - start < min_rise:
         return None
     above = smooth > start + 0.75 * (end - start)
     rise = int(above.argmax())
