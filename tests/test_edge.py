@@ -188,7 +188,11 @@ def test_past_the_work_cap_a_request_gets_json_503_at_once_and_health_still_answ
         assert refused.status_code == 503
         assert refused.headers["retry-after"] == "1"
         assert "requests in progress" in refused.json()["detail"]
-        for path in ("/healthz", "/readyz", "/metrics"):
+        # The Open Inference Protocol's routes say it in their own error object.
+        refused = httpx.post(server.url + "/v2/models/pass/infer", content=b"{}")
+        assert refused.status_code == 503
+        assert "requests in progress" in refused.json()["error"]
+        for path in ("/healthz", "/readyz", "/metrics", "/v2/health/live", "/v2/health/ready"):
             assert httpx.get(server.url + path).status_code == 200, path
     finally:
         for sock in held:

@@ -34,6 +34,7 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
+from service.http.errors import protocol_path
 from service.http.refusals import REFUSALS
 from service.http.work import UNCAPPED_PATHS, OverloadedApp, WorkGauge
 
@@ -202,7 +203,7 @@ class EdgeProtocol(HttpToolsProtocol):
         if work is not None and work.in_flight >= work.max_in_flight:
             path = self.url.partition(b"?")[0]
             if path.decode("latin-1") not in UNCAPPED_PATHS:
-                self._refuse_over_work_cap()
+                self._refuse_over_work_cap(protocol_path(path.decode("latin-1")))
                 self._start_body_clock()
                 return
             if path == b"/healthz" and self._answer_alive():
@@ -211,7 +212,7 @@ class EdgeProtocol(HttpToolsProtocol):
         super().on_headers_complete()
         self._start_body_clock()
 
-    def _refuse_over_work_cap(self) -> None:
+    def _refuse_over_work_cap(self, protocol: bool) -> None:
         """503 for a request over the work cap, for less than the request cost to send.
 
         With no response in progress on this connection, the answer is written at once
@@ -222,7 +223,7 @@ class EdgeProtocol(HttpToolsProtocol):
             keep_alive = self.parser.should_keep_alive()
             REFUSALS.count("work_cap")
             self._skipping_body = True
-            self.transport.write(self._overloaded_reply(keep_alive))
+            self.transport.write(self._overloaded_reply(keep_alive, protocol))
             if not keep_alive:
                 self._refused = True
                 self.transport.close()
@@ -253,9 +254,10 @@ class EdgeProtocol(HttpToolsProtocol):
             self.transport.close()
         return True
 
-    def _overloaded_reply(self, keep_alive: bool) -> bytes:
+    def _overloaded_reply(self, keep_alive: bool, protocol: bool) -> bytes:
+        """The 503, as JSON ``{"detail"}``, or ``{"error"}`` on the V2 routes."""
         assert self.work is not None
-        body = json.dumps({"detail": self.work.detail()}).encode()
+        body = json.dumps({"error" if protocol else "detail": self.work.detail()}).encode()
         head = (
             "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n"
             f"content-length: {len(body)}\r\nretry-after: 1\r\n"

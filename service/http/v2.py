@@ -22,6 +22,7 @@ from service.errors import MalformedRequest, ModelNotReady, NotFound, ServiceErr
 from service.http.asgi import ASGIApp, Receive, Scope, Send, header, read_body
 from service.http.json_body import parse_json
 from service.http.pipeline import ROUTE_KEY
+from service.http.router import until_disconnect
 from service.protocol.describe import model_config, model_metadata, server_metadata
 from service.protocol.inference import infer
 from service.protocol.messages import decode_json_data, request_from_json, response_to_rest
@@ -161,7 +162,8 @@ class V2Routes:
             error=MalformedRequest,
         )
         request = request_from_json(parsed, binary)
-        response = await infer(runtime, model, version, request)
+        # Work that stops when its client goes away, as on the model routes.
+        response = await until_disconnect(infer(runtime, model, version, request), receive)
         payload, header_length = response_to_rest(response)
         if header_length is None:
             await respond(send, 200, payload)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from service.http.asgi import Receive, Scope, Send, send_json
-from service.http.errors import error_body
+from service.http.errors import error_body, protocol_error, protocol_path
 from service.http.refusals import REFUSALS
 
 # Routes that must answer under any load: liveness, readiness, metrics (and the
@@ -47,7 +47,9 @@ class OverloadedApp:
 
     def __init__(self, gauge: WorkGauge) -> None:
         self.body = error_body(gauge.detail())
+        self.protocol_body = protocol_error(503, gauge.detail())[1]  # the V2 routes'
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         REFUSALS.count("work_cap")
-        await send_json(send, 503, self.body, RETRY_AFTER)
+        body = self.protocol_body if protocol_path(scope.get("path", "")) else self.body
+        await send_json(send, 503, body, RETRY_AFTER)
