@@ -75,7 +75,10 @@ def _find_sheet(values: np.ndarray, gray: np.ndarray, *, lighter_table: bool) ->
     cell = min(height, width) // GRID
     rows, cols = height // cell, width // cell
     coarse = values[: rows * cell, : cols * cell].reshape(rows, cell, cols, cell).mean(axis=(1, 3))
-    light = coarse > _otsu(coarse)
+    # On the negative, the digit's ink is the brightest of all: capped, lest it be
+    # what the threshold splits off.
+    split = _otsu(np.minimum(coarse, np.percentile(coarse, 90)) if lighter_table else coarse)
+    light = coarse > split
     share = float(light.mean())
     if not MIN_SHARE <= share <= MAX_SHARE:
         return None
