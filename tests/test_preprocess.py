@@ -9,6 +9,7 @@ geometry: ink box 20 px on its longer side, centre of mass in the middle.
 from __future__ import annotations
 
 import io
+import math
 import struct
 import warnings
 import zlib
@@ -493,6 +494,45 @@ def test_a_flat_frame_around_dense_noise_has_no_digit() -> None:
     for fmt in ("PNG", "JPEG"):
         with pytest.raises(NoDigitFound):
             canvas_of(encode(image, fmt, quality=90))
+
+
+def _ruled_photo(degrees: float) -> np.ndarray:
+    """The glyph on ruled paper tilted by ``degrees`` (lines every 30 px, 3 px wide,
+    35% darker: as dark as a light pen), under the photo's gradient and noise."""
+    height, width = 600, 800
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    slope = math.tan(math.radians(degrees))
+    lines = ((ys - slope * (xs - width / 2)) % 30.0 < 3.0).astype(np.float32)
+    coverage = glyph(height, width, (150, 260, 300), 22.0)
+    rng = np.random.default_rng(4)
+    reflectance = 0.9 * (1 - 0.35 * lines) * (1 - coverage) + 0.12 * coverage
+    light = np.linspace(0.7, 1.05, width, dtype=np.float32)[None, :]
+    noisy = 255.0 * reflectance * light + rng.normal(0.0, 3.0, reflectance.shape)
+    return np.clip(noisy, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("degrees", [0.0, 3.5, -6.0])
+def test_ruled_lines_at_the_sheets_tilt_are_not_ink(degrees: float, reference: np.ndarray) -> None:
+    """Lines across the whole image, at any small tilt, are removed: the digit alone is
+    boxed, fitted and centred."""
+    canvas = canvas_of(encode(_ruled_photo(degrees), "JPEG", quality=90))
+    assert_mnist_geometry(canvas)
+    assert_like(canvas, reference, max_diff=20.0)
+
+
+def test_a_pages_edge_at_the_frame_is_not_the_digit() -> None:
+    """A narrow sliver of ink along the frame, apart from the digit (a table showing
+    past a page's edge), is left out of the box; a stroke that reaches the frame is not."""
+    from service.imaging.box import ink_box
+
+    ink = np.zeros((300, 400), np.float32)
+    ink[100:200, 150:170] = 255.0  # a "1"
+    ink[:150, 394:] = 255.0  # a sliver at the right edge
+    assert ink_box(ink)[2:] == (150, 170)
+    bar = np.zeros((300, 400), np.float32)
+    bar[100:200, 150:170] = 255.0
+    bar[100:110, 180:400] = 160.0  # a lighter stroke running to the frame
+    assert ink_box(bar)[3] == 400
 
 
 def _noise_only() -> np.ndarray:

@@ -111,3 +111,33 @@ def test_no_sheet_means_the_image_is_left_alone(case):
         "light table": lambda: scene(table=170.0),
     }[case]()
     assert isolate_sheet(image) is image
+
+
+def test_a_sheet_on_a_lighter_even_table_is_cropped_to_the_sheet():
+    """A white desk, a little lighter than the paper: found on the negative."""
+    image = scene(paper=200.0, table=228.0, noise=2.0)
+    sheet = isolate_sheet(image)
+    assert sheet is not image
+    height, width = sheet.shape
+    assert 200 <= height <= 240 and 140 <= width <= 180, sheet.shape
+    assert sheet.min() < 60  # the digit's stroke is still there
+    border = np.concatenate((sheet[0], sheet[-1], sheet[:, 0], sheet[:, -1]))
+    assert np.percentile(border, 95) < 215  # the desk is gone from the edges: all paper
+
+
+@pytest.mark.parametrize(
+    "case", ["shadow on a page", "uneven light table", "desk as light as the paper"]
+)
+def test_a_darker_area_on_light_surroundings_is_not_always_a_sheet(case):
+    image = {
+        # a sharp-edged shadow (40% darker) on a page that fills the frame
+        "shadow on a page": lambda: scene(paper=130.0, table=215.0),
+        # the "desk" a gradient: uneven, as the bright side of a photo's light is
+        "uneven light table": lambda: (
+            scene(paper=200.0, table=228.0, noise=2.0)
+            + np.linspace(-25.0, 25.0, 340, dtype=np.float32)[None, :]
+        ),
+        # hardly lighter than the paper
+        "desk as light as the paper": lambda: scene(paper=200.0, table=205.0, noise=2.0),
+    }[case]()
+    assert isolate_sheet(image) is image

@@ -3,9 +3,10 @@ in order; the others are the stages, and ``levels`` what several of them share.
 
 * ``decode``: bytes -> a small float32 grayscale array (any format, mode, size, EXIF
   orientation, transparency), with the pixel-count limit checked from the header.
-* ``sheet``: a photo of a sheet of paper on a darker table -> the sheet alone.
+* ``sheet``: a photo of a sheet of paper on a table (darker, or evenly lighter) ->
+  the sheet alone.
 * ``ink``: grayscale -> "ink" image, light digit on a dark zero background (polarity,
-  uneven illumination, ruled lines, noise, contrast).
+  uneven illumination, ruled and grid lines at any small tilt, noise, contrast).
 * ``box``: the ink's bounding box, specks ignored, faint fringe taken in.
 * ``canonical``: pass-through for uploads that already are a model canvas.
 * ``geometry``: ink crop -> the MNIST canvas (stroke width, fit box, centre of mass).

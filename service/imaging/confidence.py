@@ -14,16 +14,17 @@ docs/photos.md, "Not a digit"):
   (163 of 9936) score under 0.95, and 54 of the 64 wrong ones (84%);
 * the evaluation families of docs/training.md (1000 each): 1.8-3.9% of the right
   readings are under 0.95 on clean, thin, low resolution 10-16 px, rotated, colour,
-  off-centre and JPEG digits; 6.2% on thick, 6.9% on 8-px, 16% on blurred ones;
+  off-centre and JPEG digits; 7.9% on thick, 6.9% on 8-px, 16% on blurred ones;
 * synthetic non-digits (100 of each): refused ("no digit found") or under 0.95 for
-  86% of faces, 90% of landscapes, 78% of lines of text (which often hold real
+  89% of faces, 92% of landscapes, 77% of lines of text (which often hold real
   digits: "1984", "x = 42") and 97% of textures.
 
 Of the candidates measured (0.5, 0.7, 0.9, 0.95, 0.99), 0.95 is the highest that
-flags under 2% of the right MNIST readings (0.99 flags 3.9%, and 5-15% of the right
-readings of clean, thin and low-resolution families). A calibrated model is
+flags under 2% of the right MNIST readings (0.99 flags 3.9%, and 5-8% of the right
+readings of the clean, thin, low-resolution and colour families, 15-32% of the thick,
+8-px and blurred ones). A calibrated model is
 confident on far more non-digits than v1 was: v1's 0.7, measured when label
-smoothing capped clean digits near 0.95, would now let 47% of faces and 70% of lines
+smoothing capped clean digits near 0.95, would now let 46% of faces and 70% of lines
 of text through as confident digits. A model trained on digits
 alone has no "not a digit" class, so no threshold catches every non-digit.
 """

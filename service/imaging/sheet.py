@@ -1,4 +1,4 @@
-"""A sheet of paper photographed on a darker surface: keep the sheet, drop the table.
+"""A sheet of paper photographed on a table: keep the sheet, drop the table.
 
 Left in, the table around a sheet is the strongest "ink" in the photo (dark, against
 light paper) and its edges become the digit's bounding box. So before looking for
@@ -6,6 +6,8 @@ ink, a photo is checked on a coarse grid of block means for a light, solid,
 roughly rectangular region with a clearly darker surround on at least two sides.
 When there is one, the image is cropped to it, and what is left of the surround
 inside the crop (the corners of a tilted sheet) is painted with the paper's level.
+Failing that, the same search on the negative finds a sheet a little darker than an
+even, lighter table (a white desk).
 
 The checks are conservative, because a false sheet would crop the digit: a drawn
 canvas has a perfectly uniform border, a shadow's edge is soft where paper's is
@@ -73,7 +75,10 @@ def _find_sheet(values: np.ndarray, gray: np.ndarray, *, lighter_table: bool) ->
     cell = min(height, width) // GRID
     rows, cols = height // cell, width // cell
     coarse = values[: rows * cell, : cols * cell].reshape(rows, cell, cols, cell).mean(axis=(1, 3))
-    light = coarse > _otsu(coarse)
+    # On the negative, the digit's ink is the brightest of all: capped, lest it be
+    # what the threshold splits off.
+    split = _otsu(np.minimum(coarse, np.percentile(coarse, 90)) if lighter_table else coarse)
+    light = coarse > split
     share = float(light.mean())
     if not MIN_SHARE <= share <= MAX_SHARE:
         return None
