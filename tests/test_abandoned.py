@@ -71,3 +71,34 @@ async def test_small_lane_jobs_are_not_killed_when_one_request_gives_up(tmp_path
         assert after == before
     finally:
         stage.close()
+
+
+async def test_an_upload_whose_client_disconnects_is_cancelled():
+    from service.http.asgi import ClientGone
+    from service.http.router import until_disconnect
+
+    gone = asyncio.Event()
+    cancelled = asyncio.Event()
+
+    async def receive():
+        await gone.wait()
+        return {"type": "http.disconnect"}
+
+    async def work():
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    request = asyncio.ensure_future(until_disconnect(work(), receive))
+    await asyncio.sleep(0.01)
+    gone.set()
+    with pytest.raises(ClientGone):
+        await request
+    assert cancelled.is_set()
+
+    async def quick():
+        return 42
+
+    assert await until_disconnect(quick(), receive) == 42  # no disconnect: the answer

@@ -13,8 +13,8 @@ route of ``digit``): the model that claims it second is refused, with the reason
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Mapping
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Mapping
+from typing import TypeVar
 
 from service.errors import InvalidInput, ModelNotReady
 from service.http.asgi import ASGIApp, ClientGone, Receive, Scope, Send, read_body, send_json
@@ -124,19 +124,31 @@ class ModelRouter:
         await send_json(send, 200, json_bytes(payload))
 
 
-async def until_disconnect(work: Coroutine[Any, Any, T], receive: Receive) -> T:
+async def until_disconnect(work: Awaitable[T], receive: Receive) -> T:
     """Await ``work``; if the client disconnects first, cancel it (the stage and the
     batcher then drop what is left of it) and raise :class:`ClientGone`.
 
-    The body has been read, so ``receive`` now returns only at a disconnect."""
-    task = asyncio.ensure_future(work)
-    watcher = asyncio.ensure_future(receive())
+    The body has been read, so ``receive`` now returns only at a disconnect. One task
+    watches for it and cancels this one; the work itself runs here, in this task.
+    """
+    this = asyncio.current_task()
+    assert this is not None
+    gone = False
+
+    async def watch() -> None:
+        nonlocal gone
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            gone = True
+            this.cancel()
+
+    watcher = asyncio.get_running_loop().create_task(watch())
     try:
-        await asyncio.wait((task, watcher), return_when=asyncio.FIRST_COMPLETED)
-        if task.done():
-            return task.result()
-        raise ClientGone
+        return await work
+    except asyncio.CancelledError:
+        if gone:
+            this.uncancel()  # our own cancellation, turned into ClientGone
+            raise ClientGone from None
+        raise
     finally:
-        for pending in (task, watcher):
-            if not pending.done():
-                pending.cancel()
+        watcher.cancel()
