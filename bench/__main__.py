@@ -51,7 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-sizes", type=_ints, default=None, help="inference bench")
     parser.add_argument("--epochs", type=int, default=3, help="training bench epochs per arch")
     parser.add_argument(
-        "--rounds", type=int, default=3, help="architecture, scaleup and rayserve benches: rounds"
+        "--rounds",
+        type=int,
+        default=3,
+        help="architecture bench: before/after rounds; protocol, scaleup and rayserve "
+        "benches: interleaved rounds",
     )
     parser.add_argument("--results-dir", type=Path, default=None)
     parser.add_argument("--snapshot", help="also save serving results as serving-NAME.json")
@@ -163,10 +167,12 @@ def run_protocol_bench(args: argparse.Namespace, results_dir: Path) -> dict[str,
 
     keys = tuple(args.rows.split(",")) if args.rows else None
     command = (
-        f"python -m bench --only protocol --duration {args.duration:g} --warmup {args.warmup:g}"
+        f"python -m bench --only protocol --duration {args.duration:g} "
+        f"--warmup {args.warmup:g} --rounds {args.rounds}"
     )
     meta = _meta(command)
-    data = run_protocol(args.duration, args.warmup, results_dir / "raw" / "logs", keys)
+    logs = results_dir / "raw" / "logs"
+    data = run_protocol(args.duration, args.warmup, logs, keys, rounds=args.rounds)
     data["meta"] = _note_code_change(meta)
     _save(results_dir, "protocol", data)
     return data

@@ -113,7 +113,18 @@ def test_multipart_body_is_one_png_field():
 def test_the_protocol_rows_run_without_errors(mnist_env, tmp_path):
     """V2 REST binary (wrk or Python, with the extra header) and V2 gRPC, 1 s each."""
     rows = "v2-rest-binary,v2-grpc-64"
-    argv = ["--only", "protocol", "--duration", "1", "--warmup", "0", "--rows", rows]
+    argv = [
+        "--only",
+        "protocol",
+        "--duration",
+        "1",
+        "--warmup",
+        "0",
+        "--rounds",
+        "2",
+        "--rows",
+        rows,
+    ]
     assert main([*argv, "--results-dir", str(tmp_path), "--no-doc"]) == 0
     results = json.loads((tmp_path / "protocol.json").read_text())["results"]
     assert [r["row"] for r in results] == rows.split(",")
@@ -122,6 +133,7 @@ def test_the_protocol_rows_run_without_errors(mnist_env, tmp_path):
         assert result["samples_per_s"] == pytest.approx(
             result["rps"] * result["rows_per_request"], rel=1e-3
         )
+        assert len(result["rounds_rps"]) == 2 and result["rps"] in result["rounds_rps"]
     assert results[1]["mean_batch"] == 64.0  # 64 tensors a request, one call each
     assert "V2 gRPC, FP32 [64, 784]" in render(tmp_path)
 

@@ -9,6 +9,7 @@ import base64
 import io
 import json
 import shutil
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -483,3 +484,30 @@ def test_grpc_shares_the_body_limit_and_the_metrics(server, rpc):
         )
         >= 1
     )
+
+
+@pytest.mark.slow
+def test_with_two_workers_both_serve_grpc_on_the_same_port(tmp_path):
+    root = tmp_path / "models"
+    shutil.copytree(MODELS_DIR / "points" / "1", root / "points" / "1")
+    command = [
+        sys.executable,
+        "-m",
+        "service",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "{port}",
+        "--workers",
+        "2",
+    ]
+    env = {"DIGITPASS_MODEL_REPOSITORY": str(root), "DIGITPASS_RELOAD_INTERVAL_S": "0"}
+    with run_server(env, command) as server:
+        hours = grpcclient.InferInput("hours", [1, 1], "FP32")
+        hours.set_data_from_numpy(np.array([[4.0]], np.float32))
+        for _ in range(10):  # new connections, spread over both processes by the kernel
+            with grpcclient.InferenceServerClient(server.grpc_url) as client:
+                assert client.infer("points", [hours]).as_numpy("points")[0, 0] == pytest.approx(
+                    8.0, abs=1e-3
+                )
+        assert server.log().count('"event": "grpc_started"') == 2

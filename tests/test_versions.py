@@ -13,12 +13,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pytest
+import tritonclient.grpc as grpcclient
 from fastapi.testclient import TestClient
+from tritonclient.utils import InferenceServerException
 
 from service.app import create_app
 from service.settings import Settings
 from tests.conftest import MODELS_DIR
+from tests.server import free_port
 from tests.test_api import republish
 from tests.test_e2e_service import metric
 
@@ -38,8 +42,8 @@ def set_policy(repo: Path, policy: object) -> None:
 
 
 @contextmanager
-def serving(repo: Path) -> Iterator[TestClient]:
-    settings = Settings(model_repository=repo, reload_interval_s=0, grpc_port=0)
+def serving(repo: Path, grpc_port: int = 0) -> Iterator[TestClient]:
+    settings = Settings(model_repository=repo, reload_interval_s=0, grpc_port=grpc_port)
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         yield client
 
@@ -146,3 +150,24 @@ def test_a_bad_config_file_keeps_what_is_served_and_says_why(repo):
     with serving(repo) as client:
         reason = client.get("/models").json()["unavailable"][0]["reason"]
         assert reason == "the version policy admits no published version"
+
+
+def test_grpc_in_the_same_process_follows_reloads_and_versions(repo):
+    """The gRPC server shares the runtime: a reload that changes the versions changes
+    what gRPC serves, at once."""
+    port = free_port()
+    set_policy(repo, {"latest": {"num_versions": 2}})
+    zeros = grpcclient.InferInput("image", [1, 784], "FP32")
+    zeros.set_data_from_numpy(np.zeros((1, 784), np.float32))
+    with (
+        serving(repo, grpc_port=port) as client,
+        grpcclient.InferenceServerClient(f"127.0.0.1:{port}") as rpc,
+    ):
+        assert rpc.get_model_metadata("digit", as_json=True)["versions"] == ["1", "2"]
+        assert rpc.infer("digit", [zeros], model_version="1").get_response().model_version == "1"
+        set_policy(repo, {"specific": {"versions": [2]}})
+        client.post("/admin/reload")
+        assert rpc.get_model_metadata("digit", as_json=True)["versions"] == ["2"]
+        assert not rpc.is_model_ready("digit", "1")
+        with pytest.raises(InferenceServerException, match="no version 1"):
+            rpc.infer("digit", [zeros], model_version="1")
