@@ -90,7 +90,7 @@ def check_settings() -> Settings:
 
 
 def main(args: argparse.Namespace) -> None:
-    os.environ["DIGITPASS_WORKERS"] = args.workers
+    os.environ["DIGITPASS_WORKERS"] = str(args.workers)
     from service.settings import visible_gpus
 
     settings = check_settings()
