@@ -94,7 +94,7 @@ def main(args: argparse.Namespace) -> None:
     os.environ["DIGITPASS_HOST"] = args.host
     # The gRPC server listens where HTTP does, unless told otherwise.
     os.environ.setdefault("DIGITPASS_GRPC_HOST", args.host)
-    os.environ["DIGITPASS_WORKERS"] = args.workers
+    os.environ["DIGITPASS_WORKERS"] = str(args.workers)
     from service.settings import visible_gpus
 
     settings = check_settings()

@@ -174,3 +174,15 @@ def test_a_worker_is_narrowed_to_its_gpu_among_the_visible_ones(tmp_path, monkey
     assert gpus.pin_worker_gpu(tmp_path / "one") is None  # one GPU: nothing to choose
     assert "CUDA_VISIBLE_DEVICES" not in os.environ
     assert gpus.visible_devices({}, 3) == ["0", "1", "2"]
+
+
+def test_the_command_line_takes_auto_or_a_number(monkeypatch):
+    from service.__main__ import build_parser
+
+    monkeypatch.delenv("DIGITPASS_WORKERS", raising=False)
+    assert build_parser().parse_args([]).workers == "auto"
+    assert build_parser().parse_args(["--workers", "AUTO"]).workers == "auto"
+    assert build_parser().parse_args(["--workers", "3"]).workers == "3"
+    with pytest.raises(SystemExit) as refused:
+        build_parser().parse_args(["--workers", "many"])
+    assert refused.value.code == 2
