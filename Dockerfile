@@ -92,9 +92,9 @@ CMD ["all"]
 # ---------------------------------------------------------------------------
 # serve (default): `digitpass-serve --host 0.0.0.0 --port 8000`, the command
 # `make serve` runs. Extra arguments are appended (`docker run digitpass
-# --workers 2`); every other setting is a DIGITPASS_* variable. The server drains
-# for up to 30 s on SIGTERM: stop it with `docker stop -t 35`. It listens on 0.0.0.0,
-# so POST /admin/reload is off (403) until a token is given:
+# --workers 2`); every other setting is a DIGITPASS_* variable. On SIGTERM the
+# server drains (up to 30 s unready, 30 s more to finish): `docker stop -t 65`. It
+# listens on 0.0.0.0, so POST /admin/reload is off (403) until a token is given:
 # `docker run -e DIGITPASS_ADMIN_TOKEN=$(openssl rand -hex 32) ...`.
 FROM runtime AS serve
 COPY --from=builder /opt/venv /opt/venv

@@ -36,6 +36,7 @@ from service.metrics import ServiceMetrics
 from service.rpc.server import GrpcServer
 from service.serving.runtime import ServingRuntime
 from service.settings import Settings
+from service.shutdown import drain_on_sigterm
 from service.workers.peers import join_peers
 
 logger = logging.getLogger(__name__)
@@ -129,8 +130,12 @@ def create_app(settings: Settings | None = None) -> DigitpassAPI:
         if grpc_server is not None:
             await grpc_server.start()
         settle_heap()
+        draining = drain_on_sigterm(
+            runtime.begin_drain, lambda: app.work.in_flight, settings.drain_timeout_s
+        )
         try:
-            yield
+            with draining:
+                yield
         finally:
             if grpc_server is not None:
                 await grpc_server.stop()

@@ -86,6 +86,13 @@ class Settings(BaseSettings):
         description="Request body bytes held in memory at once per worker process, in all; "
         "more: 503.",
     )
+    drain_timeout_s: float = Field(
+        30.0,
+        ge=0,
+        le=3600,
+        description="On SIGTERM, /readyz answers 503 while the requests in progress finish, "
+        "for at most this long; then the server closes its socket. 0 = close at once.",
+    )
     preprocess_workers: int = Field(
         0,
         ge=0,

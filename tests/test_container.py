@@ -397,7 +397,7 @@ def test_compose_healthcheck_is_the_image_healthcheck():
     serve = yaml.safe_load(COMPOSE.read_text())["services"]["serve"]
     assert serve["healthcheck"]["test"] == ["CMD", *healthcheck_argv(read_stages()[-1])]
     # longer than the server's 30 s graceful drain, so that docker does not SIGKILL it
-    assert serve["stop_grace_period"] == "35s"
+    assert serve["stop_grace_period"] == "65s"
 
 
 def test_compose_gpu_override_reserves_nvidia_gpus_for_both_services():

@@ -30,7 +30,7 @@ async def healthz() -> Health:
 )
 async def readyz(runtime: RuntimeDep, peers: PeersDep) -> Readiness:
     if not runtime.ready:
-        reason = "shutting down" if runtime.stopping else "no model is loaded"
+        reason = "shutting down" if runtime.stopping or runtime.draining else "no model is loaded"
         raise ModelNotReady(f"not ready: {reason}")
     models = {name: s.model.number for name, s in runtime.served.items()}
     if peers is not None:  # every worker of this server: the version all of them serve

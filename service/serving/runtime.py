@@ -89,6 +89,7 @@ class ServingRuntime:
         self.versions: dict[str, dict[int, ServedModel]] = {}
         self.started = False
         self.stopping = False
+        self.draining = False  # SIGTERM: unready while the work in flight finishes
         self._poller: asyncio.Task[None] | None = None
         self._retiring: set[asyncio.Task[None]] = set()
         self._reload_lock = asyncio.Lock()
@@ -148,10 +149,14 @@ class ServingRuntime:
         self.stage.close()
         log_event(logger, "service_stopped")
 
+    def begin_drain(self) -> None:
+        """Answer not ready from now on (the server is going away); keep serving."""
+        self.draining = True
+
     @property
     def ready(self) -> bool:
-        """Ready once the first scan is done and something is served."""
-        return self.started and not self.stopping and bool(self.versions)
+        """Ready once the first scan is done and something is served, until shutdown."""
+        return self.started and not (self.stopping or self.draining) and bool(self.versions)
 
     async def reload(self) -> list[LoadFailure]:
         """Rescan the repository in a thread, off the event loop; swap new versions in."""
