@@ -94,6 +94,7 @@ class ServingRuntime:
         self._retiring: set[asyncio.Task[None]] = set()
         self._reload_lock = asyncio.Lock()
         self._gauged: set[tuple[str, int]] = set()
+        self._depths: dict[str, dict[int, int]] = {}  # per model, each version's queue
 
     @property
     def served(self) -> dict[str, ServedModel]:
@@ -167,6 +168,7 @@ class ServingRuntime:
 
     def _swap_in(self, report: ScanReport) -> None:
         for model in report.loaded:
+            self.metrics.queue_depth.labels(model.name)  # its sample, in load order
             batcher = DynamicBatcher(
                 model.name,
                 None,  # set below: the batch runs on this served version
@@ -175,7 +177,7 @@ class ServingRuntime:
                 max_queue=self.settings.max_queue,
                 timeout_s=self.settings.request_timeout_s,
                 on_batch=partial(self._record_batch, model.name),
-                on_queue_depth=self.metrics.queue_depth.labels(model.name).set,
+                on_queue_depth=partial(self._record_queue_depth, model.name, model.number),
             )
             served = ServedModel(model, batcher)
             batcher.set_runner(served.run_batch)
@@ -306,6 +308,12 @@ class ServingRuntime:
                 await self.reload()
             except Exception as exc:  # polling must never die
                 log_event(logger, "reload_failed", logging.ERROR, error=repr(exc))
+
+    def _record_queue_depth(self, name: str, number: int, depth: int) -> None:
+        """``digitpass_queue_depth`` of a model: its served versions' queues together."""
+        depths = self._depths.setdefault(name, {})
+        depths[number] = depth
+        self.metrics.queue_depth.labels(name).set(sum(depths.values()))
 
     def _record_batch(self, name: str, rows: int, seconds: float) -> None:
         self.metrics.batch_size.labels(name).observe(rows)
