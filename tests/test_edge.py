@@ -202,6 +202,36 @@ def test_past_the_work_cap_a_request_gets_json_503_at_once_and_health_still_answ
         assert time.monotonic() < deadline, "the work cap never emptied"
 
 
+def test_a_client_retrying_at_once_after_a_work_cap_503_is_not_read_for_a_second(server):
+    """The refused connection is paused for its Retry-After (an attacker that ignores it
+    costs one refusal a second); other connections, health included, are served."""
+    held = [_hold_in_flight(server) for _ in range(3)]
+    try:
+        deadline = time.monotonic() + 5
+        while not _in_flight_reached(server):
+            assert time.monotonic() < deadline, "the work cap never filled"
+        sock = connect(server)
+        get = b"GET /predict/pass?hours=1 HTTP/1.1\r\nHost: x\r\n\r\n"
+        sock.sendall(get)
+        assert read_response(sock)[0] == 503
+        # At once, ignoring Retry-After; the last one on this connection (so that the
+        # server closes it rather than pausing it again).
+        sock.sendall(get.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n"))
+        sent = time.monotonic()
+        assert httpx.get(server.url + "/healthz").status_code == 200  # meanwhile
+        assert time.monotonic() - sent < 0.9  # health did not wait for the pause
+        status, headers, _ = read_response(sock)
+        assert status == 503 and headers["retry-after"] == "1"
+        assert time.monotonic() - sent >= 0.9  # answered after the pause, not before
+        sock.close()
+    finally:
+        for one in held:
+            one.close()
+    deadline = time.monotonic() + 5
+    while _in_flight_reached(server):
+        assert time.monotonic() < deadline, "the work cap never emptied"
+
+
 def test_past_the_buffered_bytes_cap_an_upload_gets_503_unread(server):
     held = [_hold_in_flight(server, 140_000) for _ in range(2)]  # 280 kB of 300 kB held
     try:

@@ -40,6 +40,10 @@ from service.http.work import UNCAPPED_PATHS, OverloadedApp, WorkGauge
 
 KiB = 1024
 BODY_RATE_WINDOW_S = 5.0
+# After a work-cap refusal, a kept-alive connection is not read for this long (its
+# Retry-After): a client that ignores it and retries at once costs the event loop one
+# refusal a second, not one per round trip, so health checks are not kept waiting.
+REFUSED_PAUSE_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -125,6 +129,7 @@ class EdgeProtocol(HttpToolsProtocol):
         self._skipping_body = False
         self._pipelined = False
         self._owed_refusal: bytes | None = None
+        self._refusal_pause: asyncio.TimerHandle | None = None
 
     # Connection life
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -227,6 +232,9 @@ class EdgeProtocol(HttpToolsProtocol):
             if not keep_alive:
                 self._refused = True
                 self.transport.close()
+            elif self._refusal_pause is None:
+                self.flow.pause_reading()
+                self._refusal_pause = self.loop.call_later(REFUSED_PAUSE_S, self._end_pause)
             return
         app, self.app = self.app, self._refuse_app
         try:
@@ -338,8 +346,16 @@ class EdgeProtocol(HttpToolsProtocol):
             self._body_timer.cancel()
             self._body_timer = None
 
+    def _end_pause(self) -> None:
+        self._refusal_pause = None
+        if not self.transport.is_closing():
+            self.flow.resume_reading()
+
     def _cancel_timers(self) -> None:
         self._end_body()
+        if self._refusal_pause is not None:
+            self._refusal_pause.cancel()
+            self._refusal_pause = None
         if self._header_timer is not None:
             self._header_timer.cancel()
             self._header_timer = None
