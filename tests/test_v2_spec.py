@@ -149,6 +149,22 @@ def test_health_and_readiness_are_the_status_code_alone(client):
             400,
             "unknown output 'x'",
         ),
+        # The detail quotes the client's name, a lone surrogate here: still a JSON 400.
+        (
+            "POST",
+            "/v2/models/pass/infer",
+            b'{"inputs": [{"name": "hours", "shape": [1, 1], "datatype": "FP32", "data": [1]}],'
+            b' "outputs": [{"name": "\\ud800"}]}',
+            400,
+            "unknown output '?'",
+        ),
+        (
+            "POST",
+            "/v2/models/digit/infer",
+            b'{"inputs": [{"name": "\\udfff", "shape": [1], "datatype": "FP32", "data": [1]}]}',
+            400,
+            "input '?'",
+        ),
     ],
 )
 def test_errors_are_the_error_object_with_the_right_status(
