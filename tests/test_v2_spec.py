@@ -165,6 +165,16 @@ def test_health_and_readiness_are_the_status_code_alone(client):
             400,
             "input '?'",
         ),
+        # A number past Python's 4300-digit limit for int(): refused, not a 500.
+        (
+            "POST",
+            "/v2/models/pass/infer",
+            b'{"inputs": [{"name": "hours", "shape": [1, 1], "datatype": "INT64", "data": ['
+            + b"1" * 5000
+            + b"]}]}",
+            400,
+            "too many digits",
+        ),
     ],
 )
 def test_errors_are_the_error_object_with_the_right_status(
