@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import struct
 
 import numpy as np
@@ -315,6 +316,26 @@ def test_a_bad_version_policy_names_the_problem(tmp_path, config, fragment):
     (tmp_path / "config.json").write_text("{")
     with pytest.raises(PolicyError, match="not JSON"):
         read_policy(tmp_path)
+
+
+def test_a_config_file_nested_too_deeply_is_a_policy_error(tmp_path):
+    (tmp_path / "config.json").write_bytes(b"[" * 60_000)  # within the size cap
+    with pytest.raises(PolicyError, match="not JSON"):
+        read_policy(tmp_path)
+
+
+def test_a_config_file_is_read_only_as_a_regular_file_in_the_model_folder(tmp_path):
+    outside = tmp_path / "outside.json"
+    outside.write_text(json.dumps({"version_policy": {"all": {}}}))
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").symlink_to(outside)
+    with pytest.raises(PolicyError, match="a link or not a regular file"):
+        read_policy(model)
+    (model / "config.json").unlink()
+    os.mkfifo(model / "config.json")  # opening a FIFO to read would wait for a writer
+    with pytest.raises(PolicyError, match="a link or not a regular file"):
+        read_policy(model)
 
 
 JSON_VALUES = st.recursive(

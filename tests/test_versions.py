@@ -152,6 +152,18 @@ def test_a_bad_config_file_keeps_what_is_served_and_says_why(repo):
         assert reason == "the version policy admits no published version"
 
 
+def test_a_config_file_that_breaks_the_json_parser_breaks_no_other_model(repo):
+    set_policy(repo, "[" * 60_000)  # RecursionError in json.loads, not a ValueError
+    with serving(repo) as client:
+        ready = client.get("/readyz").json()
+        assert ready["models"] == {"pass": 1}
+        unavailable = client.get("/models").json()["unavailable"]
+        assert unavailable == [
+            {"name": "digit", "reason": "config.json: not JSON (nested too deeply)"}
+        ]
+        assert client.post("/admin/reload").status_code == 200
+
+
 def test_grpc_in_the_same_process_follows_reloads_and_versions(repo):
     """The gRPC server shares the runtime: a reload that changes the versions changes
     what gRPC serves, at once."""

@@ -20,6 +20,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from service.models.repository import read_small_file
+
 CONFIG_FILE = "config.json"
 MAX_CONFIG_BYTES = 64 * 1024
 
@@ -85,18 +87,18 @@ DEFAULT_POLICY = VersionPolicy()
 
 def read_policy(model_dir: Path) -> VersionPolicy:
     """The policy in ``model_dir/config.json``; the default when there is no file."""
-    path = model_dir / CONFIG_FILE
     try:
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_CONFIG_BYTES + 1)
+        raw = read_small_file(model_dir / CONFIG_FILE, MAX_CONFIG_BYTES)
     except FileNotFoundError:
         return DEFAULT_POLICY
-    except OSError as exc:
-        raise PolicyError(f"{CONFIG_FILE} unreadable ({exc.strerror})") from None
+    except OSError:
+        raise PolicyError(f"{CONFIG_FILE} is unreadable, a link or not a regular file") from None
     if len(raw) > MAX_CONFIG_BYTES:
         raise PolicyError(f"{CONFIG_FILE} is over {MAX_CONFIG_BYTES} bytes")
     try:
         config = _ModelConfig.model_validate(json.loads(raw))
+    except RecursionError:
+        raise PolicyError(f"{CONFIG_FILE}: not JSON (nested too deeply)") from None
     except ValueError as exc:
         if isinstance(exc, ValidationError):
             first = exc.errors(include_url=False, include_input=False)[0]
