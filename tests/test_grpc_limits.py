@@ -1,8 +1,11 @@
-"""gRPC under the limits REST has: a clear status (never INTERNAL) for values that do
-not fit their datatype."""
+"""gRPC under the limits REST has: one cap on requests in progress for both front ends,
+and a clear status (never INTERNAL) for values that do not fit their datatype."""
 
 from __future__ import annotations
 
+import socket
+import struct
+import time
 from collections.abc import Iterator
 
 import grpc
@@ -10,6 +13,7 @@ import pytest
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 
 from tests.server import ServerHandle, run_server
+from tests.test_e2e_service import metric
 
 pytestmark = pytest.mark.e2e
 
@@ -18,7 +22,9 @@ Tensor = service_pb2.ModelInferRequest.InferInputTensor
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[ServerHandle]:
-    with run_server() as handle:
+    # One request in progress at most; a body may arrive as slowly as it likes.
+    env = {"DIGITPASS_MAX_IN_FLIGHT": "1", "DIGITPASS_MIN_BODY_RATE": "0"}
+    with run_server(env) as handle:
         yield handle
 
 
@@ -32,6 +38,53 @@ def hours_request(**tensor: object) -> service_pb2.ModelInferRequest:
     request = service_pb2.ModelInferRequest(model_name="pass")
     request.inputs.append(Tensor(name="hours", shape=[1, 1], **tensor))
     return request
+
+
+def hours_raw(value: float) -> service_pb2.ModelInferRequest:
+    request = hours_request(datatype="FP32")
+    request.raw_input_contents.append(struct.pack("<f", value))
+    return request
+
+
+def infer_code(stub: service_pb2_grpc.GRPCInferenceServiceStub) -> grpc.StatusCode:
+    try:
+        stub.ModelInfer(hours_raw(4.0), timeout=10)
+    except grpc.RpcError as error:
+        return error.code()
+    return grpc.StatusCode.OK
+
+
+def test_rest_and_grpc_share_one_cap_on_requests_in_progress(server, stub):
+    host, port = server.url.removeprefix("http://").split(":")
+    body = b'{"hours": [4]}'
+    with socket.create_connection((host, int(port)), timeout=10) as held:
+        # A REST request in progress: its headers and the first byte of its body.
+        held.sendall(
+            b"POST /predict/pass HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (len(body), body[:1])
+        )
+        deadline = time.monotonic() + 10
+        code = infer_code(stub)
+        while code == grpc.StatusCode.OK and time.monotonic() < deadline:
+            code = infer_code(stub)  # until the server has taken the REST request in
+        assert code == grpc.StatusCode.UNAVAILABLE
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.ModelInfer(hours_raw(4.0), timeout=10)
+        assert "requests in progress" in refused.value.details()
+        # Health stays visible past the cap.
+        assert stub.ServerReady(service_pb2.ServerReadyRequest(), timeout=10).ready
+        held.sendall(body[1:])
+        answer = held.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 200"), answer
+    assert infer_code(stub) == grpc.StatusCode.OK  # the slot is free again
+    text = server_metrics(server)
+    assert metric(text, "digitpass_requests_refused_total", reason="work_cap") >= 1
+
+
+def server_metrics(server: ServerHandle) -> str:
+    import httpx
+
+    return httpx.get(f"{server.url}/metrics", timeout=10).text
 
 
 @pytest.mark.parametrize(
