@@ -95,6 +95,14 @@ def test_bytes_elements_have_4_byte_little_endian_length_prefixes():
         to_json([b"\xff"])
 
 
+@pytest.mark.parametrize("outputs", [None, []])
+def test_no_requested_outputs_means_every_output(outputs):
+    request = {"inputs": [{"name": "a", "shape": [1], "datatype": "FP32", "data": [1]}]}
+    if outputs is not None:
+        request["outputs"] = outputs
+    assert request_from_json(decode_json_data(request)).outputs is None
+
+
 def test_a_request_with_json_and_binary_inputs_splits_the_binary_part_by_size():
     first = np.arange(4, dtype="<f4").reshape(2, 2)
     request = {
