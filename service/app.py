@@ -36,6 +36,7 @@ from service.metrics import ServiceMetrics
 from service.rpc.server import GrpcServer
 from service.serving.runtime import ServingRuntime
 from service.settings import Settings
+from service.workers.draining import mark_stopping_on_sigterm
 from service.workers.peers import join_peers
 
 logger = logging.getLogger(__name__)
@@ -131,9 +132,12 @@ def create_app(settings: Settings | None = None) -> DigitpassAPI:
         if grpc_server is not None:
             await grpc_server.start()
         settle_heap()
+        # Not ready from the first SIGTERM on, while uvicorn drains (not after it).
+        stop_marking = mark_stopping_on_sigterm(runtime)
         try:
             yield
         finally:
+            stop_marking()
             if grpc_server is not None:
                 await grpc_server.stop()
             if peers is not None:

@@ -107,3 +107,37 @@ def test_contents_out_of_range_for_the_datatype_are_invalid_argument(stub, datat
         contents=service_pb2.InferTensorContents(**{name: [4] for name in contents}),
     )
     assert stub.ModelInfer(fits, timeout=10).outputs[0].name == "probability"
+
+
+@pytest.mark.slow
+def test_on_sigterm_grpc_and_readiness_go_unready_at_once_while_work_drains():
+    """uvicorn drains HTTP before the lifespan (and the gRPC server) stops: readiness
+    must go at the signal, not after the drain."""
+    import signal
+
+    env = {"DIGITPASS_MIN_BODY_RATE": "0", "DIGITPASS_BODY_TIMEOUT_S": "60"}
+    with run_server(env) as handle:
+        host, port = handle.url.removeprefix("http://").split(":")
+        body = b'{"hours": [4]}'
+        with (
+            grpc.insecure_channel(handle.grpc_url) as channel,
+            socket.create_connection((host, int(port)), timeout=30) as held,
+        ):
+            stub = service_pb2_grpc.GRPCInferenceServiceStub(channel)
+            assert stub.ServerReady(service_pb2.ServerReadyRequest(), timeout=10).ready
+            held.sendall(  # in progress: the drain waits for it
+                b"POST /predict/pass HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Content-Length: %d\r\n\r\n%s" % (len(body), body[:1])
+            )
+            handle.process.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + 5
+            ready = True
+            while ready and time.monotonic() < deadline:
+                ready = stub.ServerReady(service_pb2.ServerReadyRequest(), timeout=10).ready
+            assert not ready  # while the held request is still in progress
+            with pytest.raises(grpc.RpcError) as refused:
+                stub.ModelInfer(hours_raw(4.0), timeout=10)
+            assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+            held.sendall(body[1:])
+            assert held.recv(4096).startswith(b"HTTP/1.1 200")  # the drain finished it
+        assert handle.process.wait(30) == 0
