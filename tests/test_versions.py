@@ -78,6 +78,10 @@ def test_latest_two_serves_both_each_with_its_own_batcher(repo, mnist_pngs):
         assert default == two and one["probabilities"] != two["probabilities"]
         assert predict(client, png, "x").status_code == 422
         assert predict(client, png, "0").status_code == 422
+        # As the repository names versions, and as /v2/.../versions/01 refuses it.
+        assert predict(client, png, "01").status_code == 422
+        params = {"hours": 4, "version": "01"}
+        assert client.get("/predict/pass", params=params).status_code == 422
         assert client.get("/predict/pass", params={"hours": 4, "version": 1}).status_code == 200
         text = client.get("/metrics").text
         for version in ("1", "2"):
