@@ -141,3 +141,47 @@ def test_on_sigterm_grpc_and_readiness_go_unready_at_once_while_work_drains():
             held.sendall(body[1:])
             assert held.recv(4096).startswith(b"HTTP/1.1 200")  # the drain finished it
         assert handle.process.wait(30) == 0
+
+
+@pytest.mark.slow
+def test_the_grpc_port_has_the_connection_cap_and_the_handshake_timeout():
+    """Half-open connections to the gRPC port are capped and dropped as on HTTP's."""
+    env = {"DIGITPASS_MAX_CONNECTIONS": "8", "DIGITPASS_HEADER_TIMEOUT_S": "1"}
+    with run_server(env) as handle:
+        host, port = handle.grpc_url.split(":")
+        sockets = [socket.create_connection((host, int(port)), timeout=10) for _ in range(12)]
+        try:
+            for held in sockets:
+                held.settimeout(0.05)
+            closed: set[int] = set()
+            deadline = time.monotonic() + 5
+            while len(closed) < 4 and time.monotonic() < deadline:
+                for index, held in enumerate(sockets):
+                    if index not in closed and _closed_by_server(held):
+                        closed.add(index)
+            assert len(closed) >= 4  # the cap of 8 closed the rest at once
+            deadline = time.monotonic() + 10
+            while len(closed) < len(sockets) and time.monotonic() < deadline:
+                for index, held in enumerate(sockets):
+                    if index not in closed and _closed_by_server(held):
+                        closed.add(index)
+            assert len(closed) == len(sockets)  # the handshake timeout dropped every one
+        finally:
+            for held in sockets:
+                held.close()
+        with grpc.insecure_channel(handle.grpc_url) as channel:
+            stub = service_pb2_grpc.GRPCInferenceServiceStub(channel)
+            assert stub.ServerLive(service_pb2.ServerLiveRequest(), timeout=10).live
+
+
+def _closed_by_server(held: socket.socket) -> bool:
+    """Whether the server has closed ``held`` (what it sent before, such as its HTTP/2
+    settings or a GOAWAY, is read and dropped)."""
+    try:
+        while data := held.recv(4096):
+            del data
+    except (TimeoutError, BlockingIOError):
+        return False
+    except OSError:
+        return True
+    return True

@@ -179,6 +179,12 @@ class GrpcServer:
         self.settings = settings
         self.address = f"{settings.grpc_host}:{settings.grpc_port}"
         options = [
+            # The edge limits of the HTTP server, for this port too: a connection must
+            # complete its HTTP/2 handshake within the header timeout, and at most
+            # max_connections are open (more are closed at once), so that half-open
+            # connections cannot use up the descriptors that both servers share.
+            ("grpc.server_handshake_timeout_ms", round(settings.header_timeout_s * 1000)),
+            ("grpc.max_allowed_incoming_connections", settings.max_connections),
             ("grpc.max_receive_message_length", settings.max_upload_bytes),
             ("grpc.max_send_message_length", SEND_LIMIT),
             # Several server processes share the port (the kernel spreads connections);
