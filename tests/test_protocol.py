@@ -315,6 +315,8 @@ def test_the_version_policy_file(tmp_path, config, policy, published, order, cou
         ({"version_policy": {"latest": {}, "all": {}}}, "exactly one"),
         ({"version_policy": {"newest": {}}}, "newest"),
         ([], "valid dictionary"),
+        ({"version_policy": {"specific": {"versions": [0]}}}, "versions.0"),
+        ({"version_policy": {"specific": {"versions": [10**30]}}}, "versions.0"),
     ],
 )
 def test_a_bad_version_policy_names_the_problem(tmp_path, config, fragment):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -35,9 +35,14 @@ class _Latest(BaseModel):
     num_versions: int = Field(1, ge=1, le=1000)
 
 
+# A version as the repository names its folders: positive, at most 18 digits (so it
+# fits Triton's int64 fields, in the gRPC model configuration too).
+_Version = Annotated[int, Field(ge=1, lt=10**18)]
+
+
 class _Specific(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    versions: list[int] = Field(min_length=1, max_length=1000)
+    versions: list[_Version] = Field(min_length=1, max_length=1000)
 
 
 class _Policy(BaseModel):
