@@ -193,7 +193,7 @@ def test_v2_requests_are_counted_by_route_template(client):
     assert 'route="/v2/models/{model}/infer"' in metrics
 
 
-@pytest.mark.parametrize("declared", ["x", "-1", "\u00b2", "99999"])
+@pytest.mark.parametrize("declared", ["x", "-1", "\u00b2", "99999", "9" * 5000])
 def test_a_bad_inference_header_content_length_is_a_400(client, declared):
     reply = client.post(
         "/v2/models/pass/infer",
