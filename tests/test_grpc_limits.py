@@ -185,3 +185,21 @@ def _closed_by_server(held: socket.socket) -> bool:
     except OSError:
         return True
     return True
+
+
+def test_a_huge_name_is_a_clear_error_not_a_metadata_overflow(stub):
+    unknown = service_pb2.ModelInferRequest(model_name="x" * 1_000_000)
+    unknown.inputs.append(Tensor(name="hours", datatype="FP32", shape=[1, 1]))
+    unknown.raw_input_contents.append(struct.pack("<f", 4.0))
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.ModelInfer(unknown, timeout=10)
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    assert caught.value.details().startswith("unknown model 'xxx")
+    assert len(caught.value.details()) < 2000
+    named = service_pb2.ModelInferRequest(model_name="pass")
+    named.inputs.append(Tensor(name="h" * 10_000, datatype="FP32", shape=[1, 1]))
+    named.raw_input_contents.append(struct.pack("<f", 4.0))
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.ModelInfer(named, timeout=10)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "a name of 1 to 256 characters" in caught.value.details()

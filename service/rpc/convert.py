@@ -15,6 +15,7 @@ from tritonclient.grpc import model_config_pb2, service_pb2
 from service.errors import MalformedRequest
 from service.protocol.messages import (
     MAX_INPUTS,
+    MAX_NAME,
     InferRequest,
     InferResponse,
     InputTensor,
@@ -94,8 +95,8 @@ def request_from_grpc(message: Any) -> InferRequest:
     inputs = []
     for index, tensor in enumerate(message.inputs):
         where = f"input '{tensor.name[:64]}'"
-        if not tensor.name:
-            raise ProtocolError(f"input {index}: no name")
+        if not 0 < len(tensor.name) <= MAX_NAME:
+            raise ProtocolError(f"input {index}: a name of 1 to {MAX_NAME} characters")
         datatype = check_datatype(tensor.datatype, where)
         shape = check_shape(list(tensor.shape), where)
         if raw:

@@ -50,6 +50,9 @@ STATUS_CODES = {
 SEND_LIMIT = 64 * 1024 * 1024
 GRACE_S = 5.0
 HEALTH_HEADROOM = 64  # calls past the work cap, for the health methods
+# The status details travel in trailing metadata: past the client's limit (8 KiB by
+# default) the client sees "metadata size exceeds limit" instead of the error.
+MAX_DETAIL = 1024
 
 
 class WorkCap(Protocol):
@@ -109,6 +112,8 @@ class InferenceService(service_pb2_grpc.GRPCInferenceServiceServicer):
             status = exc.status_code
             code = STATUS_CODES.get(status, grpc.StatusCode.INTERNAL)
             detail = exc.detail
+            if len(detail) > MAX_DETAIL:  # it may quote a name of megabytes
+                detail = detail[:MAX_DETAIL] + "..."
             if exc.refusal is not None:
                 self.refused(exc.refusal)
         except Exception as exc:  # never a stack trace to the client
