@@ -116,7 +116,8 @@ def _serve(args: argparse.Namespace) -> None:
     from service.settings import Settings
 
     settings = Settings()
-    raise_descriptor_limit(settings.max_connections)
+    # HTTP's connections, and as many again on the gRPC port when it is on.
+    raise_descriptor_limit(settings.max_connections * (2 if settings.grpc_port else 1))
     uvicorn.run(
         "service.app:create_app",
         factory=True,

@@ -126,7 +126,9 @@ def create_app(settings: Settings | None = None) -> DigitpassAPI:
         await runtime.start()
         if peers is not None:
             peers.start()
-        grpc_server = GrpcServer(settings, runtime, metrics) if settings.grpc_port else None
+        grpc_server = None
+        if settings.grpc_port:  # one work cap for REST and gRPC, one refusal summary
+            grpc_server = GrpcServer(settings, runtime, metrics, app.work, REFUSALS.count)
         if grpc_server is not None:
             await grpc_server.start()
         settle_heap()

@@ -196,6 +196,9 @@ class Settings(BaseSettings):
         return auto_workers(self.device, visible_gpus(self.backend, self.device), usable_cores())
 
 
+SECRET_FIELDS = frozenset({"admin_token"})
+
+
 def describe_settings_error(error: ValidationError) -> str:
     """One line naming each bad ``DIGITPASS_*`` variable, its value and what is allowed."""
     parts = []
@@ -203,7 +206,8 @@ def describe_settings_error(error: ValidationError) -> str:
         field = ".".join(str(part) for part in item["loc"])
         variable = f"{Settings.model_config.get('env_prefix', '')}{field}".upper()
         value = item.get("input")
-        shown = f"={value!r}" if isinstance(value, str | int | float) else ""
+        secret = field in SECRET_FIELDS  # a startup error goes to logs: never the secret
+        shown = f"={value!r}" if isinstance(value, str | int | float) and not secret else ""
         parts.append(f"{variable}{shown}: {item['msg']}")
     return "; ".join(parts)
 

@@ -494,6 +494,11 @@ def test_json_body_problems_say_what_to_do(client):
     assert broken.json()["detail"].startswith("body: invalid JSON at line 1, column 14")
     deep = client.post("/predict/pass", content=b"[" * 100_000 + b"]" * 100_000)
     assert deep.status_code == 422
+    for body in (b'{"hours": [' + b"9" * 5000 + b"]}", b'{"hours": ' + b"9" * 5000 + b"}"):
+        huge = client.post(
+            "/predict/pass", content=body, headers={"content-type": "application/json"}
+        )
+        assert huge.status_code == 422 and "too many digits" in huge.json()["detail"]
 
 
 # --- discovery: removal and route collisions ------------------------------------------

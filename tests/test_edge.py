@@ -375,3 +375,21 @@ def test_on_sigterm_readyz_is_503_at_once_while_work_in_flight_drains_then_exit_
                 break
             assert time.monotonic() < deadline, "the socket never closed after the drain"
         assert handle.process.wait(30) == 0
+
+
+@pytest.mark.parametrize(
+    ("declared", "status"),
+    # (a number too large for the parser is its 400)
+    [(b"0" * 5000 + b"14", 200), (b"0" * 4000 + b"9" * 400, 400), (b"0000", 422), (b"0", 422)],
+)
+def test_a_content_length_of_thousands_of_digits_is_read_as_the_number_it_is(
+    server, declared, status
+):
+    """The parser lets leading zeros through; ``int()`` of over 4300 digits would raise."""
+    sock = connect(server)
+    sock.sendall(
+        b"POST /predict/pass HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: " + declared + b'\r\n\r\n{"hours": [4]}'
+    )
+    got, _, body = read_response(sock)
+    assert got == status, body

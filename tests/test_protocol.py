@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import struct
 
 import numpy as np
@@ -92,6 +93,14 @@ def test_bytes_elements_have_4_byte_little_endian_length_prefixes():
         split_bytes(raw[:2], 1, "x")
     with pytest.raises(ProtocolError, match="not UTF-8"):
         to_json([b"\xff"])
+
+
+@pytest.mark.parametrize("outputs", [None, []])
+def test_no_requested_outputs_means_every_output(outputs):
+    request = {"inputs": [{"name": "a", "shape": [1], "datatype": "FP32", "data": [1]}]}
+    if outputs is not None:
+        request["outputs"] = outputs
+    assert request_from_json(decode_json_data(request)).outputs is None
 
 
 def test_a_request_with_json_and_binary_inputs_splits_the_binary_part_by_size():
@@ -306,6 +315,8 @@ def test_the_version_policy_file(tmp_path, config, policy, published, order, cou
         ({"version_policy": {"latest": {}, "all": {}}}, "exactly one"),
         ({"version_policy": {"newest": {}}}, "newest"),
         ([], "valid dictionary"),
+        ({"version_policy": {"specific": {"versions": [0]}}}, "versions.0"),
+        ({"version_policy": {"specific": {"versions": [10**30]}}}, "versions.0"),
     ],
 )
 def test_a_bad_version_policy_names_the_problem(tmp_path, config, fragment):
@@ -315,6 +326,26 @@ def test_a_bad_version_policy_names_the_problem(tmp_path, config, fragment):
     (tmp_path / "config.json").write_text("{")
     with pytest.raises(PolicyError, match="not JSON"):
         read_policy(tmp_path)
+
+
+def test_a_config_file_nested_too_deeply_is_a_policy_error(tmp_path):
+    (tmp_path / "config.json").write_bytes(b"[" * 60_000)  # within the size cap
+    with pytest.raises(PolicyError, match="not JSON"):
+        read_policy(tmp_path)
+
+
+def test_a_config_file_is_read_only_as_a_regular_file_in_the_model_folder(tmp_path):
+    outside = tmp_path / "outside.json"
+    outside.write_text(json.dumps({"version_policy": {"all": {}}}))
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").symlink_to(outside)
+    with pytest.raises(PolicyError, match="a link or not a regular file"):
+        read_policy(model)
+    (model / "config.json").unlink()
+    os.mkfifo(model / "config.json")  # opening a FIFO to read would wait for a writer
+    with pytest.raises(PolicyError, match="a link or not a regular file"):
+        read_policy(model)
 
 
 JSON_VALUES = st.recursive(

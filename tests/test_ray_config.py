@@ -104,6 +104,20 @@ def test_command_line_deployment_options():
     assert options["autoscaling_config"]["max_replicas"] == 6
 
 
+def test_admin_is_open_without_a_token_only_behind_a_loopback_proxy_that_we_started():
+    from service.rayserve.__main__ import replica_args
+    from service.rayserve.deployment import replica_settings
+
+    def loopback_only(host: str, existing: str | None) -> bool:
+        return replica_settings(replica_args(host, existing), None).listens_on_loopback_only()
+
+    assert loopback_only("127.0.0.1", None)  # make serve-ray: our own loopback cluster
+    assert not loopback_only("0.0.0.0", None)
+    # RAY_ADDRESS: that cluster's proxy may already listen anywhere, whatever --host says.
+    assert not loopback_only("127.0.0.1", "10.0.0.5:6379")
+    assert not loopback_only("127.0.0.1", "127.0.0.1:6379")
+
+
 def test_replica_settings_are_one_process_and_follow_the_cpus_ray_gave():
     from service.rayserve.deployment import replica_settings
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -153,6 +154,19 @@ def test_a_symlinked_artifact_is_refused(tmp_path):
     (version / "model.onnx").rename(outside)
     (version / "model.onnx").symlink_to(outside)
     with pytest.raises(InvalidVersion, match="not a regular file"):
+        read_version(tmp_path, "digit", 1, "onnx")
+
+
+def test_a_symlinked_or_fifo_metadata_file_is_refused(tmp_path):
+    version = copy_version(tmp_path)
+    outside = tmp_path / "outside.json"
+    (version / "metadata.json").rename(outside)  # the very same, valid metadata
+    (version / "metadata.json").symlink_to(outside)
+    with pytest.raises(InvalidVersion, match="is unreadable, a link or not a regular file"):
+        read_version(tmp_path, "digit", 1, "onnx")
+    (version / "metadata.json").unlink()
+    os.mkfifo(version / "metadata.json")  # a plain open() would wait for a writer
+    with pytest.raises(InvalidVersion, match="is unreadable, a link or not a regular file"):
         read_version(tmp_path, "digit", 1, "onnx")
 
 

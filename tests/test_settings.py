@@ -96,3 +96,16 @@ def test_readme_lists_every_setting_with_its_default():
         elif isinstance(default, int | float):
             documented = rows[variable].split()[0].strip("`")
             assert float(documented) == default, variable
+
+
+def test_a_bad_admin_token_is_named_in_the_startup_error_but_never_shown(monkeypatch):
+    from service.settings import describe_settings_error
+
+    monkeypatch.setenv("DIGITPASS_ADMIN_TOKEN", "s3cr\u00e9t-do-not-log")
+    monkeypatch.setenv("DIGITPASS_MAX_QUEUE", "0")
+    with pytest.raises(ValidationError) as caught:
+        Settings()
+    message = describe_settings_error(caught.value)
+    assert "DIGITPASS_ADMIN_TOKEN: " in message and "printable ASCII" in message
+    assert "do-not-log" not in message
+    assert "DIGITPASS_MAX_QUEUE='0'" in message  # other values are still shown

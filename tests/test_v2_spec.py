@@ -149,6 +149,32 @@ def test_health_and_readiness_are_the_status_code_alone(client):
             400,
             "unknown output 'x'",
         ),
+        # The detail quotes the client's name, a lone surrogate here: still a JSON 400.
+        (
+            "POST",
+            "/v2/models/pass/infer",
+            b'{"inputs": [{"name": "hours", "shape": [1, 1], "datatype": "FP32", "data": [1]}],'
+            b' "outputs": [{"name": "\\ud800"}]}',
+            400,
+            "unknown output '?'",
+        ),
+        (
+            "POST",
+            "/v2/models/digit/infer",
+            b'{"inputs": [{"name": "\\udfff", "shape": [1], "datatype": "FP32", "data": [1]}]}',
+            400,
+            "input '?'",
+        ),
+        # A number past Python's 4300-digit limit for int(): refused, not a 500.
+        (
+            "POST",
+            "/v2/models/pass/infer",
+            b'{"inputs": [{"name": "hours", "shape": [1, 1], "datatype": "INT64", "data": ['
+            + b"1" * 5000
+            + b"]}]}",
+            400,
+            "too many digits",
+        ),
     ],
 )
 def test_errors_are_the_error_object_with_the_right_status(
@@ -167,7 +193,7 @@ def test_v2_requests_are_counted_by_route_template(client):
     assert 'route="/v2/models/{model}/infer"' in metrics
 
 
-@pytest.mark.parametrize("declared", ["x", "-1", "\u00b2", "99999"])
+@pytest.mark.parametrize("declared", ["x", "-1", "\u00b2", "99999", "9" * 5000])
 def test_a_bad_inference_header_content_length_is_a_400(client, declared):
     reply = client.post(
         "/v2/models/pass/infer",

@@ -78,6 +78,10 @@ def test_latest_two_serves_both_each_with_its_own_batcher(repo, mnist_pngs):
         assert default == two and one["probabilities"] != two["probabilities"]
         assert predict(client, png, "x").status_code == 422
         assert predict(client, png, "0").status_code == 422
+        # As the repository names versions, and as /v2/.../versions/01 refuses it.
+        assert predict(client, png, "01").status_code == 422
+        params = {"hours": 4, "version": "01"}
+        assert client.get("/predict/pass", params=params).status_code == 422
         assert client.get("/predict/pass", params={"hours": 4, "version": 1}).status_code == 200
         text = client.get("/metrics").text
         for version in ("1", "2"):
@@ -150,6 +154,18 @@ def test_a_bad_config_file_keeps_what_is_served_and_says_why(repo):
     with serving(repo) as client:
         reason = client.get("/models").json()["unavailable"][0]["reason"]
         assert reason == "the version policy admits no published version"
+
+
+def test_a_config_file_that_breaks_the_json_parser_breaks_no_other_model(repo):
+    set_policy(repo, "[" * 60_000)  # RecursionError in json.loads, not a ValueError
+    with serving(repo) as client:
+        ready = client.get("/readyz").json()
+        assert ready["models"] == {"pass": 1}
+        unavailable = client.get("/models").json()["unavailable"]
+        assert unavailable == [
+            {"name": "digit", "reason": "config.json: not JSON (nested too deeply)"}
+        ]
+        assert client.post("/admin/reload").status_code == 200
 
 
 def test_grpc_in_the_same_process_follows_reloads_and_versions(repo):

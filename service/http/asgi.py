@@ -69,9 +69,17 @@ def declared_length_error(scope: Scope, max_bytes: int) -> ServiceError | None:
     declared = declared.strip()
     if not declared.isdigit():
         return MalformedRequest("invalid Content-Length header")
-    if int(declared) > max_bytes:
+    if length_value(declared) > max_bytes:
         return too_large(max_bytes)
     return None
+
+
+def length_value(digits: bytes) -> int:
+    """A ``Content-Length`` of ASCII digits as a number. Leading zeros are allowed (the
+    parser lets ``0002`` through), and a value of more than 18 digits counts as larger
+    than any limit, rather than meeting ``int()``'s 4300-digit limit (a ValueError)."""
+    significant = digits.strip().lstrip(b"0") or b"0"
+    return int(significant) if len(significant) <= 18 else 1 << 62
 
 
 async def read_body(receive: Receive, max_bytes: int) -> bytes:

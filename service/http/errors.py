@@ -27,9 +27,17 @@ class ErrorReply:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+def _encode(document: dict[str, str]) -> bytes:
+    """Compact JSON in UTF-8, as Starlette's JSONResponse writes it. A detail may quote
+    the client's own text, lone surrogates included (JSON's ``"\\ud800"``): those become
+    "?" rather than an error while answering an error."""
+    text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    return text.encode("utf-8", "replace")
+
+
 def error_body(detail: str) -> bytes:
-    """Every error's body: ``{"detail": "..."}``, encoded as Starlette's JSONResponse does."""
-    return json.dumps({"detail": detail}, ensure_ascii=False, separators=(",", ":")).encode()
+    """Every error's body: ``{"detail": "..."}``."""
+    return _encode({"detail": detail})
 
 
 def protocol_path(path: str) -> bool:
@@ -39,8 +47,7 @@ def protocol_path(path: str) -> bool:
 
 
 def protocol_error(status: int, detail: str) -> tuple[int, bytes]:
-    body = json.dumps({"error": detail}, ensure_ascii=False, separators=(",", ":")).encode()
-    return (400 if status == 422 else status), body
+    return (400 if status == 422 else status), _encode({"error": detail})
 
 
 def error_response(exc: Exception, path: str, request_id: str | None = None) -> ErrorReply:

@@ -95,6 +95,8 @@ def decode(
         ) from None
     except (UnicodeDecodeError, RecursionError):
         raise error("body: not valid JSON (bad encoding, or nested too deeply)") from None
+    except ValueError:  # int() past Python's limit on digits (sys.get_int_max_str_digits)
+        raise error("body: a number has too many digits") from None
     return convert(value) if convert is not None else value
 
 

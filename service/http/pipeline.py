@@ -33,6 +33,7 @@ from service.http.asgi import (
     Send,
     declared_length_error,
     known_headers,
+    length_value,
     send_json,
     too_large,
 )
@@ -196,7 +197,7 @@ class BodyLimitLayer:
             if refused is not None:
                 refused.headers["Connection"] = "close"  # the body is left unread
                 raise refused
-            size = int(declared)
+            size = length_value(declared)
             if size == 0:
                 await self.app(scope, receive, send)
                 return

@@ -26,21 +26,23 @@ from service.http.replies import json_bytes
 from service.models.kinds import Route
 from service.models.kinds.base import PREDICT_PREFIX
 from service.models.loaded import LoadedModel
+from service.models.repository import version_of
 from service.serving.runtime import ServingRuntime
 
 NO_BODY_METHODS = frozenset({"GET", "HEAD"})
 T = TypeVar("T")
-MAX_VERSION_DIGITS = 18
 
 
 def requested_version(raw: str | None) -> int | None:
-    """``?version=N`` on a model route: a served version, or None for the default."""
+    """``?version=N`` on a model route: a served version, or None for the default.
+
+    Written as the repository names version folders (``version_of``: ASCII digits, no
+    leading zero), as the V2 and gRPC front ends take it: ``01`` is refused everywhere.
+    """
     if raw is None:
         return None
-    if not 0 < len(raw) <= MAX_VERSION_DIGITS or not raw.isascii() or not raw.isdigit():
-        raise InvalidInput("query.version: a version is a positive whole number")
-    version = int(raw)
-    if version < 1:
+    version = version_of(raw)
+    if version is None:
         raise InvalidInput("query.version: a version is a positive whole number")
     return version
 

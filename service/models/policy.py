@@ -16,9 +16,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from service.models.repository import read_small_file
 
 CONFIG_FILE = "config.json"
 MAX_CONFIG_BYTES = 64 * 1024
@@ -33,9 +35,14 @@ class _Latest(BaseModel):
     num_versions: int = Field(1, ge=1, le=1000)
 
 
+# A version as the repository names its folders: positive, at most 18 digits (so it
+# fits Triton's int64 fields, in the gRPC model configuration too).
+_Version = Annotated[int, Field(ge=1, lt=10**18)]
+
+
 class _Specific(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    versions: list[int] = Field(min_length=1, max_length=1000)
+    versions: list[_Version] = Field(min_length=1, max_length=1000)
 
 
 class _Policy(BaseModel):
@@ -85,18 +92,18 @@ DEFAULT_POLICY = VersionPolicy()
 
 def read_policy(model_dir: Path) -> VersionPolicy:
     """The policy in ``model_dir/config.json``; the default when there is no file."""
-    path = model_dir / CONFIG_FILE
     try:
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_CONFIG_BYTES + 1)
+        raw = read_small_file(model_dir / CONFIG_FILE, MAX_CONFIG_BYTES)
     except FileNotFoundError:
         return DEFAULT_POLICY
-    except OSError as exc:
-        raise PolicyError(f"{CONFIG_FILE} unreadable ({exc.strerror})") from None
+    except OSError:
+        raise PolicyError(f"{CONFIG_FILE} is unreadable, a link or not a regular file") from None
     if len(raw) > MAX_CONFIG_BYTES:
         raise PolicyError(f"{CONFIG_FILE} is over {MAX_CONFIG_BYTES} bytes")
     try:
         config = _ModelConfig.model_validate(json.loads(raw))
+    except RecursionError:
+        raise PolicyError(f"{CONFIG_FILE}: not JSON (nested too deeply)") from None
     except ValueError as exc:
         if isinstance(exc, ValidationError):
             first = exc.errors(include_url=False, include_input=False)[0]

@@ -7,6 +7,7 @@ it): model and version names, listing versions, checksums, reading a version.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -69,6 +70,20 @@ def list_models(root: Path) -> list[str]:
         )
     except (FileNotFoundError, NotADirectoryError):
         return []
+
+
+def read_small_file(path: Path, limit: int) -> bytes:
+    """Up to ``limit + 1`` bytes of a regular file (so that a caller sees it is too
+    large), never through a symbolic link and never waiting on a FIFO or a device.
+
+    Raises FileNotFoundError when there is no such file, and another OSError when it
+    is a link, not a regular file, or unreadable.
+    """
+    descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    with os.fdopen(descriptor, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        return handle.read(limit + 1)
 
 
 def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
@@ -158,12 +173,13 @@ def read_version(root: Path, name: str, version: int, backend: str) -> ModelVers
     if (root / name).is_symlink() or path.is_symlink():
         raise InvalidVersion(f"{where}: a symbolic link leads out of the repository")
     try:
-        with (path / METADATA_FILE).open("rb") as handle:
-            raw = handle.read(MAX_METADATA_BYTES + 1)
+        raw = read_small_file(path / METADATA_FILE, MAX_METADATA_BYTES)
     except FileNotFoundError:
         raise InvalidVersion(f"{where}: no {METADATA_FILE}") from None
-    except OSError as exc:
-        raise InvalidVersion(f"{where}: {METADATA_FILE} unreadable ({exc.strerror})") from None
+    except OSError:
+        raise InvalidVersion(
+            f"{where}: {METADATA_FILE} is unreadable, a link or not a regular file"
+        ) from None
     if len(raw) > MAX_METADATA_BYTES:
         raise InvalidVersion(f"{where}: {METADATA_FILE} is over {MAX_METADATA_BYTES} bytes")
     try:

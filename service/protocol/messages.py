@@ -149,7 +149,7 @@ def request_from_json(request: Any, binary: bytes | memoryview = b"") -> InferRe
 
 def _requested_outputs(request: dict[str, Any]) -> list[RequestedOutput] | None:
     raw = request.get("outputs")
-    if raw is None:
+    if raw is None or raw == []:  # none asked for: every output (as Triton, and as gRPC here)
         return None
     if not isinstance(raw, list) or len(raw) > MAX_INPUTS:
         raise ProtocolError(f"'outputs' must be a list of at most {MAX_INPUTS}")

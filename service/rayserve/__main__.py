@@ -58,12 +58,19 @@ def deployment_options(args: argparse.Namespace, cores: int) -> dict[str, Any]:
     }
 
 
-def replica_args(host: str) -> dict[str, Any]:
+def replica_args(host: str, existing: str | None = None) -> dict[str, Any]:
     """digitpass settings for the replicas: the repository as an absolute path, so that
     it means the same folder wherever a replica runs, and the proxy's address (whether
-    ``/admin/reload`` may go without a token depends on it)."""
+    ``/admin/reload`` may go without a token depends on it).
+
+    On an existing cluster (``existing``: its ``RAY_ADDRESS``) Serve's proxy may be
+    running already, bound where that cluster's operator chose (``serve.start`` does not
+    move it), and other nodes run proxies of their own: the replicas count as reachable
+    from anywhere, so ``/admin/reload`` needs ``DIGITPASS_ADMIN_TOKEN`` there.
+    """
     repository = os.environ.get("DIGITPASS_MODEL_REPOSITORY", "models")
-    return {"model_repository": str(Path(repository).resolve()), "host": host}
+    reach = host if existing is None else "0.0.0.0"
+    return {"model_repository": str(Path(repository).resolve()), "host": reach}
 
 
 def on_loopback(address: str) -> bool:
@@ -106,7 +113,7 @@ def main(args: argparse.Namespace) -> int:
         )
         cores = int(ray.cluster_resources().get("CPU", 1))
         app = DigitpassDeployment.options(**deployment_options(args, cores)).bind(
-            replica_args(args.host)
+            replica_args(args.host, existing)
         )
         serve.run(app, name=APP_NAME, route_prefix="/", blocking=False)
         print(

@@ -15,6 +15,7 @@ from tritonclient.grpc import model_config_pb2, service_pb2
 from service.errors import MalformedRequest
 from service.protocol.messages import (
     MAX_INPUTS,
+    MAX_NAME,
     InferRequest,
     InferResponse,
     InputTensor,
@@ -73,7 +74,14 @@ def _from_contents(datatype: str, shape: tuple[int, ...], contents: Any, where: 
         if count > MAX_BYTES_ELEMENTS:
             raise ProtocolError(f"{where}: at most {MAX_BYTES_ELEMENTS} BYTES elements")
         return list(values)
-    return np.asarray(values, dtype=NUMPY_TYPES[datatype]).reshape(shape)
+    target = NUMPY_TYPES[datatype]
+    array = np.asarray(values)  # as the field holds them: int32/64, uint32/64, float, bool
+    if target.kind in "iu" and array.size:
+        # INT8, INT16 and UINT8, UINT16 travel in 32-bit fields: a value may not fit.
+        info = np.iinfo(target)
+        if array.min() < info.min or array.max() > info.max:
+            raise ProtocolError(f"{where}: a value is out of range for {datatype}")
+    return array.astype(target).reshape(shape)
 
 
 def request_from_grpc(message: Any) -> InferRequest:
@@ -87,8 +95,8 @@ def request_from_grpc(message: Any) -> InferRequest:
     inputs = []
     for index, tensor in enumerate(message.inputs):
         where = f"input '{tensor.name[:64]}'"
-        if not tensor.name:
-            raise ProtocolError(f"input {index}: no name")
+        if not 0 < len(tensor.name) <= MAX_NAME:
+            raise ProtocolError(f"input {index}: a name of 1 to {MAX_NAME} characters")
         datatype = check_datatype(tensor.datatype, where)
         shape = check_shape(list(tensor.shape), where)
         if raw:

@@ -2,8 +2,12 @@
 
 It shares everything with the REST routes: the runtime (its batchers, versions and
 reload), the metrics (each call is counted as ``grpc:<method>`` with the HTTP status
-it maps to), and the body limit (the largest message it receives). The app's lifespan
-starts it after the models are loaded and stops it before them.
+it maps to), the body limit (the largest message it receives) and the process's cap on
+requests in progress (``max_in_flight``, one count for REST and gRPC: past it,
+``UNAVAILABLE`` at once). The health methods bypass the cap, as ``/healthz`` does; gRPC
+itself serves at most ``max_in_flight`` plus ``HEALTH_HEADROOM`` calls at once, so that
+messages waiting to be read are bounded too. The app's lifespan starts it after the
+models are loaded and stops it before them.
 """
 
 from __future__ import annotations
@@ -11,12 +15,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 
-from service.errors import ModelNotReady, ServiceError
+from service.errors import ModelNotReady, Overloaded, ServiceError
 from service.logs import log_event
 from service.metrics import ServiceMetrics
 from service.protocol.describe import model_config, model_metadata, server_metadata
@@ -45,26 +49,73 @@ STATUS_CODES = {
 }
 SEND_LIMIT = 64 * 1024 * 1024
 GRACE_S = 5.0
+HEALTH_HEADROOM = 64  # calls past the work cap, for the health methods
+# The status details travel in trailing metadata: past the client's limit (8 KiB by
+# default) the client sees "metadata size exceeds limit" instead of the error.
+MAX_DETAIL = 1024
+
+
+class WorkCap(Protocol):
+    """The process's count of requests in progress (``service.http.work.WorkGauge``)."""
+
+    in_flight: int
+
+    def full(self) -> bool: ...
+
+    def detail(self) -> str: ...
+
+
+class _Unlimited:
+    in_flight = 0
+
+    def full(self) -> bool:
+        return False
+
+    def detail(self) -> str:
+        return ""
+
+
+def _not_counted(reason: str) -> None:
+    pass
 
 
 class InferenceService(service_pb2_grpc.GRPCInferenceServiceServicer):
     """The KServe V2 methods; the others answer UNIMPLEMENTED (the generated default)."""
 
-    def __init__(self, runtime: ServingRuntime, metrics: ServiceMetrics) -> None:
+    def __init__(
+        self,
+        runtime: ServingRuntime,
+        metrics: ServiceMetrics,
+        work: WorkCap | None = None,
+        refused: Callable[[str], None] = _not_counted,
+    ) -> None:
         self.runtime = runtime
         self.metrics = metrics
+        self.work: WorkCap = work if work is not None else _Unlimited()
+        self.refused = refused  # counts a refusal by reason (the REST layers' summary)
 
     async def _answer(
         self, method: str, context: Any, produce: Callable[[], Awaitable[Any]]
     ) -> Any:
         started = time.perf_counter()
         status = 200
+        work = self.work
         try:
-            return await produce()
+            if work.full():
+                raise Overloaded(work.detail(), refusal="work_cap")
+            work.in_flight += 1
+            try:
+                return await produce()
+            finally:
+                work.in_flight -= 1
         except ServiceError as exc:
             status = exc.status_code
             code = STATUS_CODES.get(status, grpc.StatusCode.INTERNAL)
             detail = exc.detail
+            if len(detail) > MAX_DETAIL:  # it may quote a name of megabytes
+                detail = detail[:MAX_DETAIL] + "..."
+            if exc.refusal is not None:
+                self.refused(exc.refusal)
         except Exception as exc:  # never a stack trace to the client
             status = 500
             code, detail = grpc.StatusCode.INTERNAL, "internal server error"
@@ -123,20 +174,33 @@ class GrpcServer:
     """Started and stopped by the app's lifespan, on its event loop."""
 
     def __init__(
-        self, settings: Settings, runtime: ServingRuntime, metrics: ServiceMetrics
+        self,
+        settings: Settings,
+        runtime: ServingRuntime,
+        metrics: ServiceMetrics,
+        work: WorkCap | None = None,
+        refused: Callable[[str], None] = _not_counted,
     ) -> None:
         self.settings = settings
         self.address = f"{settings.grpc_host}:{settings.grpc_port}"
         options = [
+            # The edge limits of the HTTP server, for this port too: a connection must
+            # complete its HTTP/2 handshake within the header timeout, and at most
+            # max_connections are open (more are closed at once), so that half-open
+            # connections cannot use up the descriptors that both servers share.
+            ("grpc.server_handshake_timeout_ms", round(settings.header_timeout_s * 1000)),
+            ("grpc.max_allowed_incoming_connections", settings.max_connections),
             ("grpc.max_receive_message_length", settings.max_upload_bytes),
             ("grpc.max_send_message_length", SEND_LIMIT),
             # Several server processes share the port (the kernel spreads connections);
             # one process alone must not share it with a stranger.
             ("grpc.so_reuseport", 1 if settings.resolved_workers() > 1 else 0),
         ]
-        self._server = grpc.aio.server(options=options)
+        self._server = grpc.aio.server(
+            options=options, maximum_concurrent_rpcs=settings.max_in_flight + HEALTH_HEADROOM
+        )
         service_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(
-            InferenceService(runtime, metrics), self._server
+            InferenceService(runtime, metrics, work, refused), self._server
         )
         self.port = 0
 
