@@ -393,3 +393,22 @@ def test_a_content_length_of_thousands_of_digits_is_read_as_the_number_it_is(
     )
     got, _, body = read_response(sock)
     assert got == status, body
+
+
+def test_a_chunked_json_body_over_the_body_limit_is_413_on_both_protocols():
+    """No Content-Length to refuse up front: the limit is counted as the chunks arrive."""
+    with run_server({"DIGITPASS_MAX_UPLOAD_BYTES": "4096", "DIGITPASS_GRPC_PORT": "0"}) as handle:
+        chunk = b'{"hours": [' + b"1," * 1500  # 3 KiB a chunk, 6 KiB in all
+        for path, key in (("/predict/pass", "detail"), ("/v2/models/pass/infer", "error")):
+            sock = socket.create_connection(address(handle), timeout=10)
+            sock.sendall(
+                f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                "Transfer-Encoding: chunked\r\n\r\n".encode()
+            )
+            for _ in range(2):
+                sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            sock.sendall(b"0\r\n\r\n")
+            status, _, body = read_response(sock)
+            sock.close()
+            assert status == 413, (path, body)
+            assert "4096" in json.loads(body)[key], body
