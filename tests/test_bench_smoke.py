@@ -134,7 +134,9 @@ def test_the_protocol_rows_run_without_errors(mnist_env, tmp_path):
             result["rps"] * result["rows_per_request"], rel=1e-3
         )
         assert len(result["rounds_rps"]) == 2 and result["rps"] in result["rounds_rps"]
-    assert results[1]["mean_batch"] == 64.0  # 64 tensors a request, one call each
+    # 64 tensors a request, one call each; the previous row's last one-row requests can
+    # still be answered inside this row's window (63.94 seen), never a merged call (> 64).
+    assert 63.0 <= results[1]["mean_batch"] <= 64.0
     assert "V2 gRPC, FP32 [64, 784]" in render(tmp_path)
 
 
