@@ -178,34 +178,32 @@ def run_protocol_bench(args: argparse.Namespace, results_dir: Path) -> dict[str,
     return data
 
 
-def run_scaleup_bench(args: argparse.Namespace, results_dir: Path) -> dict[str, Any]:
-    from bench.scaleup import run_scaleup
-
+def _run_rounds_bench(
+    kind: str, run: Any, args: argparse.Namespace, results_dir: Path
+) -> dict[str, Any]:
+    """A bench of interleaved rounds driven by a load generator (wrk unless chosen)."""
     tool = args.loadgen if args.loadgen != "auto" else "wrk"
     command = (
-        f"python -m bench --only scaleup --rounds {args.rounds} --duration {args.duration:g} "
+        f"python -m bench --only {kind} --rounds {args.rounds} --duration {args.duration:g} "
         f"--warmup {args.warmup:g}"
     )
     meta = _meta(command)
-    data = run_scaleup(args.rounds, args.duration, args.warmup, tool)
+    data = run(args.rounds, args.duration, args.warmup, tool)
     data["meta"] = _note_code_change(meta)
-    _save(results_dir, "scaleup", data)
+    _save(results_dir, kind, data)
     return data
+
+
+def run_scaleup_bench(args: argparse.Namespace, results_dir: Path) -> dict[str, Any]:
+    from bench.scaleup import run_scaleup
+
+    return _run_rounds_bench("scaleup", run_scaleup, args, results_dir)
 
 
 def run_rayserve_bench(args: argparse.Namespace, results_dir: Path) -> dict[str, Any]:
     from bench.rayserve import run_rayserve
 
-    tool = args.loadgen if args.loadgen != "auto" else "wrk"
-    command = (
-        f"python -m bench --only rayserve --rounds {args.rounds} --duration {args.duration:g} "
-        f"--warmup {args.warmup:g}"
-    )
-    meta = _meta(command)
-    data = run_rayserve(args.rounds, args.duration, args.warmup, tool)
-    data["meta"] = _note_code_change(meta)
-    _save(results_dir, "rayserve", data)
-    return data
+    return _run_rounds_bench("rayserve", run_rayserve, args, results_dir)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

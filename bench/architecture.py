@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import os
+import statistics
 import subprocess
 import sys
 import threading
@@ -166,12 +167,6 @@ def run_architecture(rounds: int, duration_s: float, tool: str) -> dict[str, Any
     }
 
 
-def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
-
-
 def _number(value: float) -> str:
     return f"{value:,.0f}" if value >= 1000 else f"{value:.4g}"
 
@@ -180,7 +175,7 @@ def summary(data: dict[str, Any]) -> list[list[str]]:
     """Rows of the before/after table: medians over rounds, the change, the target."""
 
     def side(name: str, pick: Any) -> float:
-        return _median([pick(r) for r in data["results"] if r["side"] == name])
+        return statistics.median([pick(r) for r in data["results"] if r["side"] == name])
 
     def photo_ratio(r: dict[str, Any]) -> float:
         return r["digit_with_photos"]["p99_ms"] / r["digit"]["p99_ms"]
@@ -230,7 +225,7 @@ def summary(data: dict[str, Any]) -> list[list[str]]:
         rows.append([label, _number(before), _number(after), change, target])
     photos = [s for r in data["results"] if r["side"] == "after" for s in r["photos"]]
     ok = sum(1 for status, _ in photos if status == 200)
-    seconds = _median([t for _, t in photos[1:]]) if len(photos) > 1 else 0.0
+    seconds = statistics.median([t for _, t in photos[1:]]) if len(photos) > 1 else 0.0
     rows.append(
         [
             "photos answered 200 (after)",

@@ -16,6 +16,7 @@ dashboard): where the overhead goes.
 
 from __future__ import annotations
 
+import statistics
 import sys
 from pathlib import Path
 from typing import Any
@@ -145,12 +146,6 @@ def run_rayserve(rounds: int, duration_s: float, warmup_s: float, tool: str) -> 
     }
 
 
-def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
-
-
 def summary(data: dict[str, Any]) -> list[list[str]]:
     """One row per side: medians over rounds at each level, CPU per request by role."""
     rows = []
@@ -160,11 +155,12 @@ def summary(data: dict[str, Any]) -> list[list[str]]:
             continue
 
         def pick(level: str, key: str, among: list[dict[str, Any]] = entries) -> float:
-            return _median([e[level][key] for e in among])
+            return statistics.median([e[level][key] for e in among])
 
         roles = sorted({role for e in entries for role in e["c64"]["cpu_ms_per_req"]})
         cpu = ", ".join(
-            f"{role} {_median([e['c64']['cpu_ms_per_req'].get(role) or 0 for e in entries]):.3f}"
+            f"{role} "
+            f"{statistics.median(e['c64']['cpu_ms_per_req'].get(role) or 0 for e in entries):.3f}"
             for role in roles
         )
         rows.append(
@@ -186,7 +182,7 @@ def verdicts(data: dict[str, Any]) -> list[str]:
     """digitpass on Ray against the baseline: req/s and p99 at concurrency 64."""
 
     def median(side: str, key: str) -> float:
-        return _median([r["c64"][key] for r in data["results"] if r["side"] == side])
+        return statistics.median([r["c64"][key] for r in data["results"] if r["side"] == side])
 
     ours_rps, base_rps = median("ray", "rps"), median("ray-baseline", "rps")
     ours_p99, base_p99 = median("ray", "p99_ms"), median("ray-baseline", "p99_ms")

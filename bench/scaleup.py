@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import statistics
 import sys
 from typing import Any
 
@@ -86,17 +87,11 @@ def run_scaleup(rounds: int, duration_s: float, warmup_s: float, tool: str) -> d
     }
 
 
-def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
-
-
 def summary(data: dict[str, Any]) -> list[list[str]]:
     """Rows: each side's median req/s, p99 and server cores; the ratio against the bar."""
 
     def side(name: str, key: str) -> float:
-        return _median([r[key] for r in data["results"] if r["side"] == name])
+        return statistics.median([r[key] for r in data["results"] if r["side"] == name])
 
     default_rps, one_rps = side("default", "rps"), side("one-core", "rps")
     default_p99, one_p99 = side("default", "p99_ms"), side("one-core", "p99_ms")
