@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httptools
 from uvicorn.config import Config
@@ -39,6 +39,7 @@ from service.http.refusals import REFUSALS
 from service.http.work import UNCAPPED_PATHS, OverloadedApp, WorkGauge
 
 KiB = 1024
+T = TypeVar("T")
 BODY_RATE_WINDOW_S = 5.0
 # After a work-cap refusal, a kept-alive connection is not read for this long (its
 # Retry-After): a client that ignores it and retries at once costs the event loop one
@@ -57,28 +58,27 @@ class EdgeLimits:
     max_connections: int = 4096
 
 
-def limits_of(app: Any) -> EdgeLimits:
-    """The limits the app carries, looking through wrappers uvicorn may add."""
+def _carried(app: Any, name: str, kind: type[T]) -> T | None:
+    """``app.<name>`` if it is a ``kind``, looking through wrappers uvicorn may add
+    (each keeps the app it wraps as ``.app``)."""
     for _ in range(4):
-        limits = getattr(app, "edge_limits", None)
-        if isinstance(limits, EdgeLimits):
-            return limits
-        app = getattr(app, "app", None)
-        if app is None:
-            break
-    return EdgeLimits()
-
-
-def gauge_of(app: Any) -> WorkGauge | None:
-    """The app's work cap (``DigitpassAPI.work``), looking through wrappers."""
-    for _ in range(4):
-        gauge = getattr(app, "work", None)
-        if isinstance(gauge, WorkGauge):
-            return gauge
+        value = getattr(app, name, None)
+        if isinstance(value, kind):
+            return value
         app = getattr(app, "app", None)
         if app is None:
             break
     return None
+
+
+def limits_of(app: Any) -> EdgeLimits:
+    """The limits the app carries (``DigitpassAPI.edge_limits``), else the defaults."""
+    return _carried(app, "edge_limits", EdgeLimits) or EdgeLimits()
+
+
+def gauge_of(app: Any) -> WorkGauge | None:
+    """The app's work cap (``DigitpassAPI.work``)."""
+    return _carried(app, "work", WorkGauge)
 
 
 def raw_response(status: int, reason: str, detail: str) -> bytes:
