@@ -145,6 +145,18 @@ async def run_with_traffic(url: str, png: bytes, action) -> Traffic:
     return traffic
 
 
+async def wait_for_queued(client: httpx.AsyncClient, count: int, timeout: float = 30) -> None:
+    """Poll ``/metrics`` until ``count`` digit requests wait in the queue (summed over
+    the live workers)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        text = (await client.get("/metrics")).text
+        if metric(text, "digitpass_queue_depth", model="digit") >= count:
+            return
+        assert time.monotonic() < deadline, "requests never queued"
+        await asyncio.sleep(0.01)  # polling interval, not synchronisation
+
+
 async def wait_for_version(url: str, name: str, version: int, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     async with httpx.AsyncClient(base_url=url) as client:
@@ -250,12 +262,7 @@ def test_sigterm_drains_queued_requests_and_exits_zero(model_repo, mnist_pngs):
         async def scenario() -> list[httpx.Response]:
             requests = asyncio.create_task(post_digits(server.url, pngs, concurrency=48))
             async with httpx.AsyncClient(base_url=server.url) as client:
-                deadline = time.monotonic() + 30
-                while metric(
-                    (await client.get("/metrics")).text, "digitpass_queue_depth", model="digit"
-                ) < len(pngs):
-                    assert time.monotonic() < deadline, "requests never queued"
-                    await asyncio.sleep(0.01)
+                await wait_for_queued(client, len(pngs))
             server.process.send_signal(15)  # SIGTERM
             return await requests
 
@@ -304,15 +311,7 @@ def test_full_queue_is_503_with_retry_after_and_queued_requests_still_finish(
         async def scenario() -> tuple[httpx.Response, list[httpx.Response]]:
             queued = asyncio.create_task(post_digits(server.url, [png] * 4, concurrency=4))
             async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
-                deadline = time.monotonic() + 30
-                while (
-                    metric(
-                        (await client.get("/metrics")).text, "digitpass_queue_depth", model="digit"
-                    )
-                    < 4
-                ):
-                    assert time.monotonic() < deadline, "requests never queued"
-                    await asyncio.sleep(0.01)
+                await wait_for_queued(client, 4)
                 refused = await client.post(
                     "/predict/digit", content=png, headers={"content-type": "image/png"}
                 )

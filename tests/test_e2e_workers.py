@@ -17,12 +17,12 @@ import pytest
 
 from tests.server import ServerHandle, run_server
 from tests.test_e2e_service import (
-    metric,
     newest_dir,
     post_digits,
     publish_copy,
     run_with_traffic,
     server_env,
+    wait_for_queued,
     wait_for_version,
 )
 
@@ -136,13 +136,7 @@ def test_sigterm_drains_every_worker_and_exits_zero(model_repo, mnist_pngs):
         async def scenario() -> list[httpx.Response]:
             requests = asyncio.create_task(post_digits(server.url, pngs, concurrency=48))
             async with httpx.AsyncClient(base_url=server.url) as client:
-                deadline = time.monotonic() + 30
-                # queue depth is summed over the live workers
-                while metric(
-                    (await client.get("/metrics")).text, "digitpass_queue_depth", model="digit"
-                ) < len(pngs):
-                    assert time.monotonic() < deadline, "requests never queued"
-                    await asyncio.sleep(0.01)
+                await wait_for_queued(client, len(pngs))  # summed over the live workers
             server.process.send_signal(signal.SIGTERM)
             return await requests
 

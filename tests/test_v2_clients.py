@@ -25,7 +25,7 @@ from tritonclient.utils import InferenceServerException
 
 from tests.conftest import MODELS_DIR, load_mnist_test_set, png_bytes
 from tests.server import ServerHandle, run_server
-from tests.test_e2e_service import metric, post_digits
+from tests.test_e2e_service import metric, post_digits, wait_for_queued
 
 pytestmark = pytest.mark.e2e
 
@@ -419,16 +419,8 @@ def test_v2_requests_share_the_friendly_routes_queue_and_a_full_one_is_503(tmp_p
 
         async def scenario() -> list[httpx.Response]:
             queued = asyncio.create_task(post_digits(server.url, [png] * 4, concurrency=4))
-            deadline = time.monotonic() + 30
             async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
-                while (
-                    metric(
-                        (await client.get("/metrics")).text, "digitpass_queue_depth", model="digit"
-                    )
-                    < 4
-                ):
-                    assert time.monotonic() < deadline, "requests never queued"
-                    await asyncio.sleep(0.01)  # polling interval, not synchronisation
+                await wait_for_queued(client, 4)
                 tensor = httpclient.InferInput("image", [1, 784], "FP32")
                 tensor.set_data_from_numpy(normalised(mnist[0][:1]))
                 client_http = httpclient.InferenceServerClient(server.url.removeprefix("http://"))
