@@ -176,12 +176,25 @@ def _in_flight_reached(server: ServerHandle) -> bool:
     return httpx.get(server.url + "/predict/pass?hours=1").status_code == 503
 
 
-def test_past_the_work_cap_a_request_gets_json_503_at_once_and_health_still_answers(server):
+@contextlib.contextmanager
+def work_cap_filled(server: ServerHandle) -> Iterator[None]:
+    """Three requests held in progress (the server's cap), released afterwards."""
     held = [_hold_in_flight(server) for _ in range(3)]
     try:
         deadline = time.monotonic() + 5
         while not _in_flight_reached(server):
             assert time.monotonic() < deadline, "the work cap never filled"
+        yield
+    finally:
+        for sock in held:
+            sock.close()
+    deadline = time.monotonic() + 5
+    while _in_flight_reached(server):
+        assert time.monotonic() < deadline, "the work cap never emptied"
+
+
+def test_past_the_work_cap_a_request_gets_json_503_at_once_and_health_still_answers(server):
+    with work_cap_filled(server):
         started = time.monotonic()
         refused = httpx.get(server.url + "/predict/pass?hours=1")
         assert time.monotonic() - started < 1
@@ -194,22 +207,12 @@ def test_past_the_work_cap_a_request_gets_json_503_at_once_and_health_still_answ
         assert "requests in progress" in refused.json()["error"]
         for path in ("/healthz", "/readyz", "/metrics", "/v2/health/live", "/v2/health/ready"):
             assert httpx.get(server.url + path).status_code == 200, path
-    finally:
-        for sock in held:
-            sock.close()
-    deadline = time.monotonic() + 5
-    while _in_flight_reached(server):
-        assert time.monotonic() < deadline, "the work cap never emptied"
 
 
 def test_a_client_retrying_at_once_after_a_work_cap_503_is_not_read_for_a_second(server):
     """The refused connection is paused for its Retry-After (an attacker that ignores it
     costs one refusal a second); other connections, health included, are served."""
-    held = [_hold_in_flight(server) for _ in range(3)]
-    try:
-        deadline = time.monotonic() + 5
-        while not _in_flight_reached(server):
-            assert time.monotonic() < deadline, "the work cap never filled"
+    with work_cap_filled(server):
         sock = connect(server)
         get = b"GET /predict/pass?hours=1 HTTP/1.1\r\nHost: x\r\n\r\n"
         sock.sendall(get)
@@ -224,12 +227,6 @@ def test_a_client_retrying_at_once_after_a_work_cap_503_is_not_read_for_a_second
         assert status == 503 and headers["retry-after"] == "1"
         assert time.monotonic() - sent >= 0.9  # answered after the pause, not before
         sock.close()
-    finally:
-        for one in held:
-            one.close()
-    deadline = time.monotonic() + 5
-    while _in_flight_reached(server):
-        assert time.monotonic() < deadline, "the work cap never emptied"
 
 
 def test_past_the_buffered_bytes_cap_an_upload_gets_503_unread(server):
