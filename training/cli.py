@@ -14,6 +14,7 @@ from pathlib import Path
 
 from training.digit import train as digit_train
 from training.digit.model import ARCHS, DEFAULT_ARCH
+from training.digit.precision import PRECISIONS
 from training.passing import train as pass_train
 from training.passing.data import DEFAULT_CSV as DEFAULT_PASS_CSV
 from training.points import train as points_train
@@ -193,6 +194,21 @@ def _digit_options(parser: argparse.ArgumentParser) -> None:
         help="torch CPU threads; 0 leaves torch's default of one per core (default: 1: "
         "batches this small barely scale, extra threads thrash when the CPU is shared, "
         "and one thread gives the same bits on any machine)",
+    )
+    group.add_argument(
+        "--members",
+        type=_positive_int,
+        default=digit_train.DEFAULTS["members"],
+        help="MLPs trained (side by side, one per core on the CPU) and published as one "
+        "graph that averages their logits; 1 publishes a single MLP "
+        f"(default: {digit_train.DEFAULTS['members']})",
+    )
+    group.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="training matrix products: bf16 autocast or fp32; auto takes bf16 where the "
+        "CPU (AVX512-BF16, AMX) or GPU has it natively (default: auto)",
     )
 
 

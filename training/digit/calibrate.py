@@ -16,6 +16,8 @@ import itertools
 import torch
 from torch import nn
 
+from training.digit.ensemble import members_of
+
 ECE_BINS = 15
 
 
@@ -46,16 +48,18 @@ def last_linear(model: nn.Module) -> nn.Linear:
 def fold_temperature(model: nn.Module, temperature: float) -> nn.Module:
     """A copy of ``model`` whose logits are the original ones divided by ``temperature``.
 
-    Valid because the last ``nn.Linear`` produces the logits with nothing after it.
+    Valid because the last ``nn.Linear`` produces the logits with nothing after it; in
+    an ensemble (``MeanLogits``), every member's last layer is divided.
     """
     if not temperature > 0:
         raise ValueError(f"temperature must be positive, got {temperature}")
     folded = copy.deepcopy(model)
-    layer = last_linear(folded)
     with torch.no_grad():
-        layer.weight.div_(temperature)
-        if layer.bias is not None:
-            layer.bias.div_(temperature)
+        for member in members_of(folded):  # mean(z_i / T) = mean(z_i) / T
+            layer = last_linear(member)
+            layer.weight.div_(temperature)
+            if layer.bias is not None:
+                layer.bias.div_(temperature)
     return folded
 
 

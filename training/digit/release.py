@@ -48,18 +48,32 @@ def confusion_matrix(targets: torch.Tensor, predicted: torch.Tensor) -> np.ndarr
 def digit_metrics(
     splits: MnistSplits, result: FitResult, test_loss: float, predicted: torch.Tensor
 ) -> dict[str, Any]:
+    """The published model's figures: those of the model itself (calibrated, and the
+    ensemble where there is one), not of a training epoch's."""
+    from training.digit.train import evaluate
+
     matrix = confusion_matrix(splits.test_y, predicted)
     per_class = matrix.diagonal() / np.maximum(matrix.sum(axis=1), 1)
-    best = result.best_epoch - 1
-    return {
+    val_loss, val_accuracy, _ = evaluate(result.model, splits.val_x, splits.val_y)
+    metrics: dict[str, Any] = {
         "test_accuracy": float(matrix.diagonal().sum() / matrix.sum()),
         "test_loss": test_loss,
-        "val_accuracy": result.history["val_accuracy"][best],
-        "val_loss": result.history["val_loss"][best],
+        "val_accuracy": val_accuracy,
+        "val_loss": val_loss,
         "per_class_accuracy": {LABELS[i]: float(acc) for i, acc in enumerate(per_class)},
         "best_epoch": result.best_epoch,
         "confusion_matrix": matrix.tolist(),
     }
+    if len(result.member_best_epochs) > 1:
+        metrics["member_best_epochs"] = result.member_best_epochs
+        metrics["member_test_accuracy"] = result.member_test_accuracy
+    return metrics
+
+
+def curve_keys(history: dict[str, list[float]], *names: str) -> list[str]:
+    """The history's curves for ``names``: ``val_loss``, or each member's
+    ``member <i> val_loss``."""
+    return [key for key in history if any(key == n or key.endswith(" " + n) for n in names)]
 
 
 def publish_digit(
@@ -84,12 +98,10 @@ def publish_digit(
     history = result.history
 
     def write_plots(folder: Path) -> None:
-        plots.plot_curves(
-            history, ["train_loss", "val_loss", "test_loss"], "loss", folder / "loss_curve.png"
-        )
-        plots.plot_curves(
-            history, ["val_accuracy", "test_accuracy"], "accuracy", folder / "accuracy_curve.png"
-        )
+        losses = curve_keys(history, "train_loss", "val_loss", "test_loss")
+        plots.plot_curves(history, losses, "loss", folder / "loss_curve.png")
+        accuracies = curve_keys(history, "val_accuracy", "test_accuracy")
+        plots.plot_curves(history, accuracies, "accuracy", folder / "accuracy_curve.png")
         plots.plot_confusion_matrix(
             np.asarray(metrics["confusion_matrix"]), LABELS, folder / "confusion_matrix.png"
         )

@@ -22,12 +22,21 @@ from training.digit.calibrate import (
     reliability_bins,
 )
 from training.digit.data.mnist import MnistSplits, load_mnist, normalize
+from training.digit.ensemble import (
+    MemberJob,
+    assemble,
+    member_seeds,
+    merged_history,
+    parallel_jobs,
+    train_members,
+)
 from training.digit.model import ARCHS, build_model
+from training.digit.precision import precision_name, resolve_precision
 from training.errors import UsageError
 from training.gates import require_at_least
 from training.runlog import progress
 
-DEFAULTS = {"epochs": 50, "lr": 3e-3, "batch_size": 256}
+DEFAULTS = {"epochs": 50, "lr": 3e-3, "batch_size": 256, "members": 1}
 WEIGHT_DECAY = 1e-4
 LABEL_SMOOTHING = 0.0
 EMA_DECAY = 0.999
@@ -81,6 +90,8 @@ class FitResult:
     best_epoch: int = 0
     epochs_run: int = 0
     train_seconds: float = 0.0
+    member_best_epochs: list[int] = field(default_factory=list)
+    member_test_accuracy: list[float] = field(default_factory=list)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -103,10 +114,13 @@ def train_one_epoch(
     desc: str = "",
     label_smoothing: float = LABEL_SMOOTHING,
     ema: Ema | None = None,
+    autocast_dtype: torch.dtype | None = None,
 ) -> float:
     """One pass over the shuffled training split; returns the mean training loss.
 
-    ``ema``, when given, is updated after every optimizer step.
+    ``ema``, when given, is updated after every optimizer step. ``autocast_dtype``
+    (``torch.bfloat16``) runs the forward pass's matrix products in that type under
+    ``torch.autocast``; the weights, the optimizer and the loss stay float32.
     """
     model.train()
     loss_fn = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
@@ -123,7 +137,11 @@ def train_one_epoch(
         if jitter is not None:
             pixels = jitter(pixels, generator)
         inputs, targets = normalize(pixels).to(device), splits.train_y[idx].to(device)
-        loss = loss_fn(model(inputs), targets)
+        with torch.autocast(
+            device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None
+        ):
+            logits = model(inputs)
+        loss = loss_fn(logits.float(), targets)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -196,6 +214,8 @@ def fit(
     label_smoothing: float = LABEL_SMOOTHING,
     ema_decay: float = 0.0,
     writer: SummaryWriter | None = None,
+    autocast_dtype: torch.dtype | None = None,
+    log_prefix: str = "",
 ) -> FitResult:
     """AdamW with a one-cycle schedule; returns the state with the lowest validation loss.
 
@@ -224,9 +244,10 @@ def fit(
             batch_size=batch_size,
             generator=generator,
             jitter=jitter,
-            desc=f"epoch {epoch}/{epochs}",
+            desc=f"{log_prefix}epoch {epoch}/{epochs}",
             label_smoothing=label_smoothing,
             ema=ema,
+            autocast_dtype=autocast_dtype,
         )
         val_loss, val_acc, _ = evaluate(evaluated, splits.val_x, splits.val_y)
         test_loss, test_acc, _ = evaluate(evaluated, splits.test_x, splits.test_y)
@@ -243,7 +264,7 @@ def fit(
             if writer is not None:
                 writer.add_scalar(key, value, epoch)
         print(
-            f"digit: epoch {epoch:2d}/{epochs}  train loss {train_loss:.4f}  "
+            f"digit: {log_prefix}epoch {epoch:2d}/{epochs}  train loss {train_loss:.4f}  "
             f"val acc {val_acc:.4f}  test acc {test_acc:.4f}  {seconds:.1f} s",
             flush=True,
         )
@@ -309,36 +330,65 @@ def calibrate(model: nn.Module, splits: MnistSplits) -> tuple[nn.Module, dict[st
 
 def _train_and_publish(args: argparse.Namespace) -> Path:
     from training.digit.release import publish_digit
-    from training.runlog import open_writer
 
     device = resolve_device(args.device)
     epochs = args.epochs or DEFAULTS["epochs"]
     lr = args.lr if args.lr is not None else DEFAULTS["lr"]
     batch_size = args.batch_size or DEFAULTS["batch_size"]
+    autocast_dtype = resolve_precision(args.precision, device)
+    # Downloads MNIST if it has to, once, before any member process reads it.
     splits = load_mnist(
         args.data_dir, val_size=args.val_size, seed=args.seed, train_limit=args.train_limit
     ).to(device)
-    torch.manual_seed(args.seed)
-    model = build_model(args.arch).to(device)
+    parameters = sum(p.numel() for p in build_model(args.arch).parameters())
+    parallel = parallel_jobs(device, args.members, args.threads or torch.get_num_threads())
     print(
-        f"digit: arch {args.arch}, {sum(p.numel() for p in model.parameters()):,} parameters, "
-        f"{splits.sizes()}, device {device}, CPU threads: {torch.get_num_threads()}",
+        f"digit: {args.members} x arch {args.arch}, {parameters:,} parameters each, "
+        f"{splits.sizes()}, device {device}, precision {precision_name(autocast_dtype)}, "
+        f"{parallel} member(s) at a time, CPU threads each: "
+        f"{args.threads or torch.get_num_threads()}",
         flush=True,
     )
-    with open_writer(args.runs_dir, f"digit-{args.arch}-seed{args.seed}") as writer:
-        result = fit(
-            model,
-            splits,
-            epochs=epochs,
-            lr=lr,
-            batch_size=batch_size,
-            seed=args.seed,
-            augment=args.augment,
-            augmentation=args.augmentation,
-            label_smoothing=args.label_smoothing,
-            ema_decay=args.ema,
-            writer=writer,
+    fit_options = {
+        "arch": args.arch,
+        "epochs": epochs,
+        "lr": lr,
+        "batch_size": batch_size,
+        "augment": args.augment,
+        "augmentation": args.augmentation,
+        "label_smoothing": args.label_smoothing,
+        "ema_decay": args.ema,
+        "autocast_dtype": autocast_dtype,
+        "tagged": args.members > 1,
+    }
+    jobs = [
+        MemberJob(
+            index=index,
+            seed=seed,
+            data_dir=args.data_dir,
+            val_size=args.val_size,
+            split_seed=args.seed,
+            train_limit=args.train_limit,
+            threads=args.threads,
+            device=str(device),
+            runs_dir=args.runs_dir,
+            fit_options=fit_options,
         )
+        for index, seed in enumerate(member_seeds(args.seed, args.members))
+    ]
+    started = time.perf_counter()
+    members = train_members(jobs, parallel)
+    result = FitResult(
+        model=assemble(members).to(device),
+        history=merged_history(members),
+        best_epoch=members[0].best_epoch,
+        epochs_run=max(member.epochs_run for member in members),
+        train_seconds=time.perf_counter() - started,
+    )
+    result.member_best_epochs = [member.best_epoch for member in members]
+    result.member_test_accuracy = [
+        member.history["test_accuracy"][member.best_epoch - 1] for member in members
+    ]
     result.model, calibration = calibrate(result.model, splits)
     test_loss, test_acc, predicted = evaluate(result.model, splits.test_x, splits.test_y)
     print(
@@ -357,10 +407,12 @@ def _train_and_publish(args: argparse.Namespace) -> Path:
     )
     check_quality(test_acc, args.min_accuracy)
     augmentation = AUGMENTATIONS[args.augmentation]() if args.augment else None
+    ensemble = f"mean logits of {args.members} MLPs, each " if args.members > 1 else ""
     summary = (
-        f"{ARCHS[args.arch].description}; {args.augmentation if args.augment else 'no'} "
+        f"{ensemble}{ARCHS[args.arch].description}; {args.augmentation if args.augment else 'no'} "
         f"augmentation; AdamW, one-cycle lr {lr:g}, {epochs} epochs of batch {batch_size}; "
         f"EMA {args.ema:g}; label smoothing {args.label_smoothing:g}; "
+        f"{precision_name(autocast_dtype)} autocast; "
         "temperature fitted on validation and folded into the last layer"
     )
     recipe = {
@@ -380,6 +432,10 @@ def _train_and_publish(args: argparse.Namespace) -> Path:
         + (" of the EMA weights" if args.ema > 0 else ""),
         "calibration": "temperature fitted on the validation split (NLL, L-BFGS), "
         "folded into the last layer",
-        "cpu_threads": torch.get_num_threads(),
+        "members": args.members,
+        "member_seeds": member_seeds(args.seed, args.members),
+        "members_in_parallel": parallel,
+        "precision": precision_name(autocast_dtype),
+        "cpu_threads": args.threads or torch.get_num_threads(),
     }
     return publish_digit(args, recipe, device, splits, result, test_loss, predicted, calibration)
