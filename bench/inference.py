@@ -109,6 +109,9 @@ def run_inference(
                     file=sys.stderr,
                     flush=True,
                 )
+    preprocess = preprocess_cost()
+    from bench.version_cost import version_costs
+
     return {
         "benchmark": "inference",
         "model": f"digit/{version.name}",
@@ -117,7 +120,8 @@ def run_inference(
         "cores": cores,
         "min_time_s": min_time_s,
         "results": results,
-        "preprocess": preprocess_cost(),
+        "preprocess": preprocess,
+        "versions": version_costs(min_time_s, (preprocess or {}).get("median_us")),
     }
 
 

@@ -165,7 +165,30 @@ def inference_reading(inference: dict[str, Any]) -> list[str]:
             f"(median), {times:.1f}x a single-image ONNX Runtime call"
             + (": per upload, preprocessing costs more than the model." if times > 1 else ".")
         )
+    out += version_cost_reading(inference.get("versions") or {})
     return out
+
+
+def version_cost_reading(versions: dict[str, Any]) -> list[str]:
+    """The newest digit version's serving cost per image against the one before it."""
+    rows, ratios = versions.get("versions") or [], versions.get("ratios") or {}
+    if len(rows) != 2 or not ratios:
+        return []
+    old, new = rows
+    text = (
+        f"Serving cost per image, digit v{new['version']} against v{old['version']} "
+        f"(ONNX Runtime, {versions['threads']} thread(s)): the model call "
+        f"{new['model_ms_per_image_b1']:.3f} against {old['model_ms_per_image_b1']:.3f} ms "
+        f"at batch 1 ({ratios['model_ms_per_image_b1']:.2f}x), "
+        f"{new['model_ms_per_image_b64']:.4f} against {old['model_ms_per_image_b64']:.4f} ms "
+        f"at batch 64 ({ratios['model_ms_per_image_b64']:.2f}x)"
+    )
+    if "upload_ms_per_image_b64" in ratios:
+        text += (
+            f"; with the preprocessing of the upload, {ratios['upload_ms_per_image_b1']:.2f}x "
+            f"at batch 1 and {ratios['upload_ms_per_image_b64']:.2f}x at batch 64"
+        )
+    return [text + "."]
 
 
 def training_reading(training: dict[str, Any]) -> list[str]:

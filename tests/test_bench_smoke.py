@@ -55,9 +55,19 @@ def test_smoke_run_writes_well_formed_results(mnist_env, tmp_path):
     points = {(r["backend"], r["batch_size"]) for r in inference["results"] if r["threads"] == 1}
     assert {("onnx", 1), ("onnx", 2), ("torchscript", 1), ("torchscript", 2)} <= points
     assert all(r["samples_per_s"] > 0 for r in inference["results"])
+    versions = inference["versions"]  # the newest two digit versions, per image
+    assert [row["version"] for row in versions["versions"]] == sorted(
+        row["version"] for row in versions["versions"]
+    )
+    assert len(versions["versions"]) == 2
+    for row in versions["versions"]:
+        assert 0 < row["model_ms_per_image_b64"] < row["model_ms_per_image_b1"]
+        assert row["upload_ms_per_image_b1"] > row["model_ms_per_image_b1"]
+    assert set(versions["ratios"]) >= {"model_ms_per_image_b1", "upload_ms_per_image_b64"}
 
     doc = render(tmp_path)
     assert "## Serving" in doc and "## Inference micro-benchmark" in doc
+    assert "Serving cost per image, digit v" in doc
     assert "not measured" in doc  # the targets are judged at concurrency 64 only
 
 

@@ -215,3 +215,16 @@ def test_two_members_train_side_by_side_and_publish_one_graph(tmp_path, mnist_di
     assert onnx_accuracy == pytest.approx(metrics["test_accuracy"], abs=2e-4)
     assert script_accuracy == pytest.approx(metrics["test_accuracy"], abs=2e-4)
     assert metrics["test_accuracy"] > min(metrics["member_test_accuracy"])
+
+
+def test_fast_dilation_erosion_and_bicubic_upsampling_match_torch_reference():
+    from torch.nn import functional as F  # noqa: N812
+
+    from training.digit.augment import dilate, erode, upsample_bicubic
+
+    pixels = torch.rand(7, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(dilate(pixels), F.max_pool2d(pixels, 3, stride=1, padding=1))
+    assert torch.equal(erode(pixels), -F.max_pool2d(-pixels, 3, stride=1, padding=1))
+    coarse = torch.randn(7, 2, 5, 5, generator=torch.Generator().manual_seed(2))
+    reference = F.interpolate(coarse, size=(28, 28), mode="bicubic", align_corners=True)
+    torch.testing.assert_close(upsample_bicubic(coarse, 28, 28), reference, atol=1e-5, rtol=1e-5)
