@@ -28,6 +28,7 @@ def test_quality_gate_refuses_a_weak_model(tmp_path, capsys):
             "--repository", str(repository),
             "--runs-dir", str(tmp_path / "runs"),
             "--arch", "seed",
+            "--members", "1",
             "--epochs", "1",
             "--val-size", "100",
         ]

@@ -27,6 +27,7 @@ def test_digit_trains_one_epoch_and_publishes(tmp_path, mnist_dir):
         "--repository", str(repository),
         "--runs-dir", str(tmp_path / "runs"),
         "--epochs", "1",
+        "--members", "1",  # two: tests/test_training_ensemble.py
         "--train-limit", "5000",
         "--min-accuracy", "0.8",
     ]  # fmt: skip

@@ -98,9 +98,12 @@ def test_parallel_jobs_one_per_core_on_the_cpu_one_at_a_time_on_a_gpu(monkeypatc
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1}, raising=False)
     cpu = torch.device("cpu")
     assert ensemble.parallel_jobs(cpu, members=2, threads=1) == 2
-    assert ensemble.parallel_jobs(cpu, members=3, threads=1) == 2
-    assert ensemble.parallel_jobs(cpu, members=2, threads=2) == 1
+    assert ensemble.parallel_jobs(cpu, members=3, threads=1) == 3  # together, not 2 then 1
+    assert ensemble.parallel_jobs(cpu, members=5, threads=1) == 4
+    assert ensemble.parallel_jobs(cpu, members=3, threads=2) == 2
     assert ensemble.parallel_jobs(cpu, members=1, threads=1) == 1
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0}, raising=False)
+    assert ensemble.parallel_jobs(cpu, members=3, threads=4) == 1
     assert ensemble.parallel_jobs(torch.device("cuda"), members=3, threads=1) == 1
 
 
@@ -205,7 +208,7 @@ def test_two_members_train_side_by_side_and_publish_one_graph(tmp_path, mnist_di
     config, metrics = meta["training"]["config"], meta["metrics"]
     assert config["members"] == 2 and config["member_seeds"] == [0, 1000]
     cores = len(os.sched_getaffinity(0))
-    assert config["members_in_parallel"] == min(2, cores)
+    assert config["members_in_parallel"] == min(2, 2 * cores)
     assert config["recipe"].startswith("mean logits of 2 MLPs")
     assert metrics["member_best_epochs"] == [1, 1]
     assert len(metrics["member_test_accuracy"]) == 2

@@ -5,9 +5,9 @@ per batch, and the service sees an ordinary ``[n, 784] -> [n, 10]`` logits model
 A temperature folds into every member's last layer, since the mean of ``z_i / T`` is
 ``mean(z_i) / T``.
 
-On the CPU, ``train_members`` trains the members in parallel processes, one per
-core (each with its own torch threads), so two members cost about the wall-clock
-time of one; on a GPU it trains them one after the other in this process.
+On the CPU, ``train_members`` trains the members in parallel processes (each with its
+own torch threads), so two members on two cores cost about the wall-clock time of
+one; on a GPU it trains them one after the other in this process.
 """
 
 from __future__ import annotations
@@ -118,12 +118,13 @@ def train_member(job: MemberJob) -> MemberResult:
 
 
 def parallel_jobs(device: torch.device, members: int, threads: int) -> int:
-    """How many members train at once: one per ``threads`` usable cores on the CPU
-    (at least one), one at a time on a GPU."""
+    """How many members train at once: one at a time on a GPU; on the CPU up to two
+    per ``threads`` usable cores (three members on two cores run together, sharing
+    them, rather than two and then one with a core idle), at least one."""
     if device.type != "cpu":
         return 1
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, min(members, (cores or 1) // max(threads, 1)))
+    return max(1, min(members, 2 * (cores or 1) // max(threads, 1)))
 
 
 def train_members(
