@@ -26,6 +26,9 @@ import numpy as np
 
 from service.errors import NoDigitFound
 from service.imaging.levels import NO_DIGIT, border_pixels
+from service.imaging.morphology import opening
+from service.imaging.regrow import regrow
+from service.imaging.stroke import stroke_width
 
 MIN_CONTRAST = 20.0  # grey levels between background and ink below which there is no digit
 PEAK_SIGMAS = 6.0  # ... or fewer background standard deviations than this
@@ -47,6 +50,7 @@ LINE_FINE = np.radians(0.1)  # ... in steps of this
 LINE_STEP = 6  # the tilt is judged on every this-many-th column
 LINE_SIGMAS = 4.0  # a tilted row is a line if inked this many spreads over the others
 LINE_CONTRAST = 0.5 * MIN_CONTRAST  # ... and by this many grey levels at least
+REGROW_SHARE = 0.05  # a shadow's sliver is within this share of the paper's level of it
 STROKE_LEVEL = 0.6  # share of the ink's contrast that counts as stroke for its width
 SQRT6 = 6.0**0.5  # deviation of a second difference of unit-deviation noise
 
@@ -75,22 +79,35 @@ def ink_image(gray: np.ndarray) -> np.ndarray:
     darkest, lightest = _extremes(gray / np.maximum(coarse, MIN_LEVEL))
     inverted = 1.0 - darkest > lightest - 1.0
     residual = np.subtract(coarse, gray, out=coarse) if inverted else gray - coarse
-    width = _stroke_estimate(residual, STROKE_LEVEL * _extremes(residual)[1])
+    width = stroke_width(residual > STROKE_LEVEL * _extremes(residual)[1])
     light = 255.0 - gray if inverted else gray
     # The background is what is left of the image once every bright thing narrower than
     # a few stroke widths is taken out (a grey opening): smooth gradients and the sharp
     # edges of hard shadows, of the sheet, of the table are all followed exactly.
     size = int(np.clip(round(OPENING_STROKES * width), MIN_OPENING, limit)) | 1
-    surface = _opening(light, size)
+    surface = opening(light, size)
     residual = light - surface
-    if inverted:
-        # Paper: light is reflected, so ink contrast scales with the local illumination.
-        # Dividing by it makes a digit in a shadow as strong as one in full light.
-        paper = np.subtract(255.0, surface, out=surface)
-        np.maximum(paper, 1.0, out=paper)
-        residual *= _median(paper.reshape(-1)[::7]) / paper
+    if not inverted:
+        _remove_lines(residual)
+        return _stretch(residual, _extremes(residual)[1])
+    # Paper: light is reflected, so ink contrast scales with the local illumination.
+    # Dividing by it makes a digit in a shadow as strong as one in full light.
+    paper = np.maximum(255.0 - surface, 1.0)
+    level = _median(paper.reshape(-1)[::7])
+    residual *= level / paper
     _remove_lines(residual)
-    return _stretch(residual, _extremes(residual)[1])
+    # Hard shadows: their narrow wedges and slivers are background too (grown back
+    # from the shadow's wide parts), once the lines, long but thin, are gone.
+    # Where the background is grown, the residual is exactly zero: the noise is judged
+    # before, where it is everywhere the same.
+    light = surface + residual * (paper / level)
+    grown = regrow(light, surface, REGROW_SHARE * level)
+    if grown is surface:
+        return _stretch(residual, _extremes(residual)[1])
+    noise = _noise(residual, drawn=False)
+    residual = light - grown
+    residual *= level / np.maximum(255.0 - grown, 1.0)
+    return _stretch(residual, _extremes(residual)[1], noise=noise)
 
 
 def _remove_lines(residual: np.ndarray) -> None:
@@ -170,25 +187,20 @@ def _line_slope(values: np.ndarray) -> float:
     return float(np.tan(best))
 
 
-def _stretch(residual: np.ndarray, lightest: float, *, drawn: bool = False) -> np.ndarray:
+def _stretch(
+    residual: np.ndarray,
+    lightest: float,
+    *,
+    drawn: bool = False,
+    noise: tuple[float, float] | None = None,
+) -> np.ndarray:
     """Floor the background noise and map the typical full ink level to 255, in place.
 
-    ``drawn``: the background is the (flat) border's level, so it is zero here, and the
-    ink may cover most of the image (a thick or blurred digit cropped as tightly as
-    MNIST's): the noise is then judged from the border and from the image's fine
-    texture, never from the ink's own spread of levels.
+    ``noise``: the background's level and spread, if known (else judged here).
     """
     flat = residual.reshape(-1)
     sample = flat[::4] if flat.size > SUBSAMPLE_SIZE else flat
-    if np.count_nonzero(sample) * 2 < sample.size:  # a clean background, exactly zero
-        base = sigma = 0.0
-    elif drawn:
-        border = border_pixels(residual)
-        base = _median(border)
-        sigma = max(1.4826 * _median(np.abs(border - base)), _fine_noise(residual))
-    else:
-        base = _median(sample)
-        sigma = 1.4826 * _median(np.abs(sample - base))
+    base, sigma = _noise(residual, drawn=drawn) if noise is None else noise
     peak = lightest - base
     if peak < max(MIN_CONTRAST, PEAK_SIGMAS * sigma):
         raise NoDigitFound(NO_DIGIT)
@@ -203,6 +215,26 @@ def _stretch(residual: np.ndarray, lightest: float, *, drawn: bool = False) -> n
     if abs(full - floor - 255.0) > FULL_SCALE_SLACK:  # leave full-range images untouched
         residual *= 255.0 / max(full - floor, 1e-3)
     return np.clip(residual, 0.0, 255.0, out=residual)
+
+
+def _noise(residual: np.ndarray, *, drawn: bool) -> tuple[float, float]:
+    """The background's level and robust spread (median, scaled MAD) in ``residual``.
+
+    ``drawn``: the background is the (flat) border's level, so it is zero here, and the
+    ink may cover most of the image (a thick or blurred digit cropped as tightly as
+    MNIST's): the noise is then judged from the border and from the image's fine
+    texture, never from the ink's own spread of levels.
+    """
+    flat = residual.reshape(-1)
+    sample = flat[::4] if flat.size > SUBSAMPLE_SIZE else flat
+    if np.count_nonzero(sample) * 2 < sample.size:  # a clean background, exactly zero
+        return 0.0, 0.0
+    if drawn:
+        border = border_pixels(residual)
+        base = _median(border)
+        return base, max(1.4826 * _median(np.abs(border - base)), _fine_noise(residual))
+    base = _median(sample)
+    return base, 1.4826 * _median(np.abs(sample - base))
 
 
 def _fine_noise(values: np.ndarray) -> float:
@@ -227,15 +259,6 @@ def _extremes(values: np.ndarray) -> tuple[float, float]:
     k = min(max(EXTREME_RANK, count // EXTREME_SHARE), count)
     ends = np.partition(flat, (k - 1, count - k))
     return float(ends[k - 1]), float(ends[count - k])
-
-
-def _stroke_estimate(values: np.ndarray, threshold: float) -> float:
-    """Rough stroke width in pixels: twice the area over the perimeter of the inked mask."""
-    mask = values > threshold
-    perimeter = np.count_nonzero(mask[1:] != mask[:-1]) + np.count_nonzero(
-        mask[:, 1:] != mask[:, :-1]
-    )
-    return 2.0 * np.count_nonzero(mask) / max(perimeter, 1)
 
 
 def _median(values: np.ndarray) -> float:
@@ -290,26 +313,3 @@ def _taps(size: int, cells: int, cell: int) -> tuple[np.ndarray, np.ndarray, np.
     low = np.minimum(position.astype(np.intp), max(cells - 2, 0))
     high = np.minimum(low + 1, cells - 1)
     return low, high, np.minimum(position - low, 1.0)
-
-
-def _opening(values: np.ndarray, size: int) -> np.ndarray:
-    """Grey opening by a ``size`` x ``size`` square (odd): erosion, then dilation."""
-    return _extreme_filter(_extreme_filter(values, size, np.minimum), size, np.maximum)
-
-
-def _extreme_filter(values: np.ndarray, size: int, pick: np.ufunc) -> np.ndarray:
-    """Running ``pick`` (np.minimum or np.maximum) over ``size`` x ``size`` centred windows,
-    edges replicated: separable, and along each axis by window doubling (log2(size) passes)."""
-    return _running(_running(values, size, pick).T, size, pick).T
-
-
-def _running(values: np.ndarray, size: int, pick: np.ufunc) -> np.ndarray:
-    """Running ``pick`` along axis 0 over centred windows of ``size`` (odd) rows."""
-    rows = values.shape[0]
-    run = np.pad(values, ((size // 2, size // 2), (0, 0)), mode="edge")
-    span = 1
-    while 2 * span <= size:  # run[i] = pick of padded rows i .. i + 2 * span - 1
-        run = pick(run[:-span], run[span:])
-        span *= 2
-    rest = size - span  # windows of span rows -> of size rows: two overlapping ones
-    return pick(run[:rows], run[rest : rest + rows])
