@@ -244,6 +244,12 @@ def _marked(gray: np.ndarray, cell: int, box: tuple[int, int, int, int]) -> bool
 
 
 def _roughness(values: np.ndarray, where: np.ndarray | None) -> float:
+    """Median absolute difference of adjacent pixels (where ``where`` holds), along rows
+    or along columns, whichever is more: grain running along the rows is rough across."""
+    return max(_steps(values, where), _steps(values.T, None if where is None else where.T))
+
+
+def _steps(values: np.ndarray, where: np.ndarray | None) -> float:
     """Median absolute difference of horizontally adjacent pixels (where ``where`` holds)."""
     steps = np.abs(values[:, 1:] - values[:, :-1])
     if where is not None:

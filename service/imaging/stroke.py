@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-THIN_QUANTILE = 0.2  # the thin pixels' thickness is this quantile of all ...
+THIN_QUANTILE = 0.5  # the typical thickness is this quantile of the pixels' ...
 THICK_RATIO = 3.0  # ... and pixels over this many times it are no stroke
 
 
