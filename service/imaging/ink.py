@@ -51,6 +51,7 @@ LINE_STEP = 6  # the tilt is judged on every this-many-th column
 LINE_SIGMAS = 4.0  # a tilted row is a line if inked this many spreads over the others
 LINE_CONTRAST = 0.5 * MIN_CONTRAST  # ... and by this many grey levels at least
 REGROW_SHARE = 0.05  # a shadow's sliver is within this share of the paper's level of it
+REGROW_ROOM = 5  # ... grown only where the image is this many openings wide
 STROKE_LEVEL = 0.6  # share of the ink's contrast that counts as stroke for its width
 SQRT6 = 6.0**0.5  # deviation of a second difference of unit-deviation noise
 
@@ -96,6 +97,10 @@ def ink_image(gray: np.ndarray) -> np.ndarray:
     level = _median(paper.reshape(-1)[::7])
     residual *= level / paper
     _remove_lines(residual)
+    if size * REGROW_ROOM > min(gray.shape):
+        # The digit fills much of the image (a crop): a wide region may be its own
+        # (a blurred stroke, a filled loop), not a shadow.
+        return _stretch(residual, _extremes(residual)[1])
     # Hard shadows: their narrow wedges and slivers are background too (grown back
     # from the shadow's wide parts), once the lines, long but thin, are gone.
     # Where the background is grown, the residual is exactly zero: the noise is judged
