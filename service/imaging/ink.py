@@ -11,8 +11,9 @@ Steps, all vectorised numpy on the (at most 512x512) working image:
    sheet's or a hard shadow's sharp edges) it is a grey opening of the image by a
    square three stroke widths wide: everything but the strokes, edges kept sharp. On
    paper the residual is divided by the local illumination, since ink contrast
-   scales with it. Rows and columns inked over 80% of their length (ruled lines,
-   margins) are subtracted.
+   scales with it. Ruled and grid lines are subtracted (``service.imaging.lines``),
+   then a hard shadow's narrow wedges are grown back into the background from its
+   wide parts (``service.imaging.regrow``).
 3. Noise floor and contrast stretch. The background's robust spread (MAD) gives a
    floor below which everything is background; the typical full-ink level maps to
    255. Too little contrast above the noise means there is no digit.
@@ -26,6 +27,7 @@ import numpy as np
 
 from service.errors import NoDigitFound
 from service.imaging.levels import NO_DIGIT, border_pixels
+from service.imaging.lines import remove_lines
 from service.imaging.morphology import opening
 from service.imaging.regrow import regrow
 from service.imaging.stroke import stroke_width
@@ -43,13 +45,6 @@ MAX_CELLS = 3  # at least this many background cells along the shorter side
 OPENING_STROKES = 3.0  # the background's opening is this many stroke widths wide...
 MIN_OPENING = 7  # ... and at least this many pixels
 MIN_LEVEL = 8.0  # background level floor for relative contrast
-LINE_SHARE = 0.2  # rows/columns inked beyond all but this share of their length are lines
-LINE_TILT = np.radians(10.0)  # lines are looked for up to this tilt ...
-LINE_COARSE = np.radians(1.0)  # ... in steps of this, then around the best
-LINE_FINE = np.radians(0.1)  # ... in steps of this
-LINE_STEP = 6  # the tilt is judged on every this-many-th column
-LINE_SIGMAS = 4.0  # a tilted row is a line if inked this many spreads over the others
-LINE_CONTRAST = 0.5 * MIN_CONTRAST  # ... and by this many grey levels at least
 REGROW_SHARE = 0.05  # a shadow's sliver is within this share of the paper's level of it
 REGROW_ROOM = 5  # ... grown only where the image is this many openings wide
 STROKE_LEVEL = 0.6  # share of the ink's contrast that counts as stroke for its width
@@ -89,14 +84,14 @@ def ink_image(gray: np.ndarray) -> np.ndarray:
     surface = opening(light, size)
     residual = light - surface
     if not inverted:
-        _remove_lines(residual)
+        remove_lines(residual)
         return _stretch(residual, _extremes(residual)[1])
     # Paper: light is reflected, so ink contrast scales with the local illumination.
     # Dividing by it makes a digit in a shadow as strong as one in full light.
     paper = np.maximum(255.0 - surface, 1.0)
     level = _median(paper.reshape(-1)[::7])
     residual *= level / paper
-    _remove_lines(residual)
+    remove_lines(residual)
     if size * REGROW_ROOM > min(gray.shape):
         # The digit fills much of the image (a crop): a wide region may be its own
         # (a blurred stroke, a filled loop), not a shadow.
@@ -113,83 +108,6 @@ def ink_image(gray: np.ndarray) -> np.ndarray:
     residual = light - grown
     residual *= level / np.maximum(255.0 - grown, 1.0)
     return _stretch(residual, _extremes(residual)[1], noise=noise)
-
-
-def _remove_lines(residual: np.ndarray) -> None:
-    """Subtract, in place, lines inked across most of the image: ruled and grid lines,
-    margins, at the tilt of the sheet.
-
-    Along a row of the image sheared to the lines' tilt, the 20th percentile is the
-    background unless over 80% of the row is inked, which a digit never is but a
-    ruled line (or a margin line) is. The tilt is the ruled lines'; a grid's (or a
-    margin's) vertical lines are tilted the other way by the same angle.
-    """
-    slope = _line_slope(residual)
-    _remove_rows(residual, 0.0)  # lines along the frame (its edges, a flat sheet's rules)
-    _remove_rows(residual, slope)
-    columns = np.ascontiguousarray(residual.T)
-    _remove_rows(columns, 0.0)
-    _remove_rows(columns, -slope)
-    residual[...] = columns.T
-
-
-def _remove_rows(values: np.ndarray, slope: float) -> None:
-    """Subtract the excess of rows (sheared by ``slope``) inked across most of their length."""
-    height, width = values.shape
-    shift = np.rint(slope * (np.arange(width) - (width - 1) / 2.0)).astype(np.intp)
-    reach = int(np.abs(shift).max())
-    if reach == 0 and slope != 0.0:
-        return  # as good as flat: done by the flat pass
-    rows = values
-    if reach:
-        padded = np.pad(values, ((reach, reach), (0, 0)))
-        index = np.arange(height)[:, None] + (shift + reach)[None, :]
-        rows = np.take_along_axis(padded, index, axis=0)
-    if reach:  # a line rounded onto whole rows wavers by one: take three rows at once
-        rows = np.maximum(np.maximum(rows[:-2], rows[1:-1]), rows[2:])
-        rows = np.pad(rows, ((1, 1), (0, 0)), mode="edge")
-    rank = int(LINE_SHARE * (width - 1))
-    level = np.partition(rows, rank, axis=1)[:, rank]
-    middle = _median(level)
-    excess = np.maximum(level - middle, 0.0)
-    if reach:  # only rows that stand clear of the rows' spread: a line, not noise
-        spread = 1.4826 * _median(np.abs(level - middle))
-        excess[excess <= max(LINE_SIGMAS * spread, LINE_CONTRAST)] = 0.0
-    if excess.max() <= 0.0:
-        return
-    if not reach:
-        values -= excess[:, None]
-        return
-    excess = np.maximum(np.maximum(excess[:-2], excess[1:-1]), excess[2:])
-    excess = np.pad(excess, 1, mode="edge")
-    # image row y lies on sheared row y - shift(x)
-    padded = np.pad(excess, reach)
-    index = np.arange(height)[:, None] - shift[None, :] + reach
-    values -= padded[index]
-
-
-def _line_slope(values: np.ndarray) -> float:
-    """The tilt (rows per column) of long straight lines across the image, 0 if none:
-    the one whose row projection is peakiest (lines add up along their rows only),
-    coarse then fine, judged on every ``LINE_STEP``-th column."""
-    height, width = values.shape
-    if width < 2 * LINE_STEP or height < 2:
-        return 0.0
-    columns = np.arange(0, width, LINE_STEP)
-    weights = values[:, columns].reshape(-1)
-    offsets = (columns - (width - 1) / 2.0).astype(np.float32)[None, :]
-    ys = np.arange(height, dtype=np.float32)[:, None] + float(height)
-
-    def peakiness(angle: float) -> float:
-        bins = np.rint(ys - np.float32(np.tan(angle)) * offsets).astype(np.intp)
-        profile = np.bincount(bins.reshape(-1), weights=weights, minlength=3 * height)
-        return float(np.dot(profile, profile))
-
-    best = 0.0
-    for step, span in ((LINE_COARSE, LINE_TILT), (LINE_FINE, LINE_COARSE / 2)):
-        angles = best + np.arange(-span, span + step / 2, step)
-        best = float(angles[int(np.argmax([peakiness(float(a)) for a in angles]))])
-    return float(np.tan(best))
 
 
 def _stretch(
