@@ -166,15 +166,17 @@ def mnist(mnist_dir: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 # Accuracy floors: the figures measured on the 100 photos a family of the slow test
-# (docs/photos.md: table-flat 96%, table-textured 86%, hard-shadow 33%, ruled 94%, grid
-# 93%, full-frame 98%), less two or three photos. Where they are under 95%, the 95% bar
-# of the issue is not reached yet (see docs/photos.md, "Not reached").
+# (docs/photos.md, digit v2: table-flat 95%, table-textured 94%, hard-shadow 56%, ruled
+# 94%, grid 95%, full-frame 98%), less two or three photos. Where they are under 95%,
+# the 95% bar of the issue is not reached yet (see docs/photos.md, "Not reached"). The
+# quick test (20 photos, 1200 px; measured 20, 19, 9, 20, 19 and 19 of 20) checks
+# them less 10 points.
 FLOORS = {
-    "table-flat": 0.94,
-    "table-textured": 0.83,
-    "hard-shadow": 0.3,
+    "table-flat": 0.93,
+    "table-textured": 0.92,
+    "hard-shadow": 0.53,
     "ruled": 0.92,
-    "grid": 0.9,
+    "grid": 0.93,
     "full-frame": 0.96,
 }
 QUICK = 20  # photos a family in the quick test (1000-1500 px: cheap to make)
@@ -196,10 +198,10 @@ def test_photo_family(family: str, mnist: tuple[np.ndarray, np.ndarray], reader:
 
 
 def test_a_blank_sheet_has_no_digit() -> None:
-    """Measured on 10 a family: all refused on a plain table or filling the frame; on a
-    textured table 8 of 10 (the grain left in by a missed sheet can pass for ink)."""
+    """Measured on 10 a family: all refused, on a plain or a textured table and filling
+    the frame (the grain left in by a missed sheet could pass for ink: one may)."""
     rng = np.random.default_rng(5)
-    for family, least in (("table-flat", 10), ("table-textured", 7), ("full-frame", 10)):
+    for family, least in (("table-flat", 10), ("table-textured", 9), ("full-frame", 10)):
         refused = 0
         for _ in range(10):
             try:

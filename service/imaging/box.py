@@ -16,8 +16,9 @@ FRINGE_LEVEL = 8.0  # ... and for the faint fringe around it (above JPEG's ringi
 SPECK_MASS = 0.02  # detached runs holding less of the ink than this are specks
 MIN_DIGIT = 3  # the ink box's longer side must be at least this many pixels
 MIN_DIGIT_SHARE = 0.02  # ... and this share of the image's longer side
-EDGE_SLACK = 0.01  # a run this close to the image's edge (share of its side) runs off it
+EDGE_SLACK = 0.02  # a run this close to the image's edge (share of its side) runs off it
 EDGE_WIDTH = 0.06  # ... and is a page's or table's edge if no wider than this share
+EDGE_LENGTH = 0.8  # ... and not the heaviest run or this share of the image long
 
 
 def ink_box(ink: np.ndarray) -> tuple[int, int, int, int]:
@@ -70,8 +71,9 @@ def _main_run(
     A run is a speck if it holds under ``SPECK_MASS`` of the ink, or if it never gets
     to half the full ink level (a shadow's edge, paper texture; strokes always do), or
     if it is a narrow run off the image (``framed``: whether the box's first and last
-    lines are the image's) and not the heaviest: the edge of a page or of a table at
-    the frame, cut off from the digit by clean paper.
+    lines are the image's) and not the heaviest, or as long as nearly the whole image
+    (no digit is): the edge of a page or of a table at the frame, cut off from the
+    digit by clean paper.
     """
     profile = box.sum(axis=axis)
     where = np.flatnonzero(profile)
@@ -90,6 +92,10 @@ def _main_run(
     at_edge = ((starts <= slack) & framed[0]) | ((stops >= profile.size - slack) & framed[1])
     narrow = stops - starts <= EDGE_WIDTH * profile.size
     off_frame = at_edge & narrow & (run_mass < run_mass.max())
+    for run in np.flatnonzero(at_edge & narrow & ~off_frame):  # at most two: one an end
+        lines = np.take(box, np.arange(starts[run], stops[run]), axis=1 - axis)
+        length = np.count_nonzero(lines.any(axis=1 - axis))
+        off_frame[run] = length >= EDGE_LENGTH * box.shape[1 - axis]
     strong = (run_mass >= SPECK_MASS * cumulative[-1]) & (run_peak >= STROKE_PEAK)
     keep = np.flatnonzero(strong & ~off_frame)
     if keep.size == 0:

@@ -11,8 +11,9 @@ Steps, all vectorised numpy on the (at most 512x512) working image:
    sheet's or a hard shadow's sharp edges) it is a grey opening of the image by a
    square three stroke widths wide: everything but the strokes, edges kept sharp. On
    paper the residual is divided by the local illumination, since ink contrast
-   scales with it. Rows and columns inked over 80% of their length (ruled lines,
-   margins) are subtracted.
+   scales with it. Ruled and grid lines are subtracted (``service.imaging.lines``),
+   then a hard shadow's narrow wedges are grown back into the background from its
+   wide parts (``service.imaging.regrow``).
 3. Noise floor and contrast stretch. The background's robust spread (MAD) gives a
    floor below which everything is background; the typical full-ink level maps to
    255. Too little contrast above the noise means there is no digit.
@@ -26,6 +27,10 @@ import numpy as np
 
 from service.errors import NoDigitFound
 from service.imaging.levels import NO_DIGIT, border_pixels
+from service.imaging.lines import remove_lines
+from service.imaging.morphology import opening
+from service.imaging.regrow import regrow
+from service.imaging.stroke import stroke_width
 
 MIN_CONTRAST = 20.0  # grey levels between background and ink below which there is no digit
 PEAK_SIGMAS = 6.0  # ... or fewer background standard deviations than this
@@ -40,13 +45,8 @@ MAX_CELLS = 3  # at least this many background cells along the shorter side
 OPENING_STROKES = 3.0  # the background's opening is this many stroke widths wide...
 MIN_OPENING = 7  # ... and at least this many pixels
 MIN_LEVEL = 8.0  # background level floor for relative contrast
-LINE_SHARE = 0.2  # rows/columns inked beyond all but this share of their length are lines
-LINE_TILT = np.radians(10.0)  # lines are looked for up to this tilt ...
-LINE_COARSE = np.radians(1.0)  # ... in steps of this, then around the best
-LINE_FINE = np.radians(0.1)  # ... in steps of this
-LINE_STEP = 6  # the tilt is judged on every this-many-th column
-LINE_SIGMAS = 4.0  # a tilted row is a line if inked this many spreads over the others
-LINE_CONTRAST = 0.5 * MIN_CONTRAST  # ... and by this many grey levels at least
+REGROW_SHARE = 0.05  # a shadow's sliver is within this share of the paper's level of it
+REGROW_ROOM = 5  # ... grown only where the image is this many openings wide
 STROKE_LEVEL = 0.6  # share of the ink's contrast that counts as stroke for its width
 SQRT6 = 6.0**0.5  # deviation of a second difference of unit-deviation noise
 
@@ -75,120 +75,55 @@ def ink_image(gray: np.ndarray) -> np.ndarray:
     darkest, lightest = _extremes(gray / np.maximum(coarse, MIN_LEVEL))
     inverted = 1.0 - darkest > lightest - 1.0
     residual = np.subtract(coarse, gray, out=coarse) if inverted else gray - coarse
-    width = _stroke_estimate(residual, STROKE_LEVEL * _extremes(residual)[1])
+    width = stroke_width(residual > STROKE_LEVEL * _extremes(residual)[1])
     light = 255.0 - gray if inverted else gray
     # The background is what is left of the image once every bright thing narrower than
     # a few stroke widths is taken out (a grey opening): smooth gradients and the sharp
     # edges of hard shadows, of the sheet, of the table are all followed exactly.
     size = int(np.clip(round(OPENING_STROKES * width), MIN_OPENING, limit)) | 1
-    surface = _opening(light, size)
+    surface = opening(light, size)
     residual = light - surface
-    if inverted:
-        # Paper: light is reflected, so ink contrast scales with the local illumination.
-        # Dividing by it makes a digit in a shadow as strong as one in full light.
-        paper = np.subtract(255.0, surface, out=surface)
-        np.maximum(paper, 1.0, out=paper)
-        residual *= _median(paper.reshape(-1)[::7]) / paper
-    _remove_lines(residual)
-    return _stretch(residual, _extremes(residual)[1])
+    if not inverted:
+        remove_lines(residual)
+        return _stretch(residual, _extremes(residual)[1])
+    # Paper: light is reflected, so ink contrast scales with the local illumination.
+    # Dividing by it makes a digit in a shadow as strong as one in full light.
+    paper = np.maximum(255.0 - surface, 1.0)
+    level = _median(paper.reshape(-1)[::7])
+    residual *= level / paper
+    remove_lines(residual)
+    if size * REGROW_ROOM > min(gray.shape):
+        # The digit fills much of the image (a crop): a wide region may be its own
+        # (a blurred stroke, a filled loop), not a shadow.
+        return _stretch(residual, _extremes(residual)[1])
+    # Hard shadows: their narrow wedges and slivers are background too (grown back
+    # from the shadow's wide parts), once the lines, long but thin, are gone.
+    # Where the background is grown, the residual is exactly zero: the noise is judged
+    # before, where it is everywhere the same.
+    light = surface + residual * (paper / level)
+    grown = regrow(light, surface, REGROW_SHARE * level)
+    if grown is surface:
+        return _stretch(residual, _extremes(residual)[1])
+    noise = _noise(residual, drawn=False)
+    residual = light - grown
+    residual *= level / np.maximum(255.0 - grown, 1.0)
+    return _stretch(residual, _extremes(residual)[1], noise=noise)
 
 
-def _remove_lines(residual: np.ndarray) -> None:
-    """Subtract, in place, lines inked across most of the image: ruled and grid lines,
-    margins, at the tilt of the sheet.
-
-    Along a row of the image sheared to the lines' tilt, the 20th percentile is the
-    background unless over 80% of the row is inked, which a digit never is but a
-    ruled line (or a margin line) is. The tilt is the ruled lines'; a grid's (or a
-    margin's) vertical lines are tilted the other way by the same angle.
-    """
-    slope = _line_slope(residual)
-    _remove_rows(residual, 0.0)  # lines along the frame (its edges, a flat sheet's rules)
-    _remove_rows(residual, slope)
-    columns = np.ascontiguousarray(residual.T)
-    _remove_rows(columns, 0.0)
-    _remove_rows(columns, -slope)
-    residual[...] = columns.T
-
-
-def _remove_rows(values: np.ndarray, slope: float) -> None:
-    """Subtract the excess of rows (sheared by ``slope``) inked across most of their length."""
-    height, width = values.shape
-    shift = np.rint(slope * (np.arange(width) - (width - 1) / 2.0)).astype(np.intp)
-    reach = int(np.abs(shift).max())
-    if reach == 0 and slope != 0.0:
-        return  # as good as flat: done by the flat pass
-    rows = values
-    if reach:
-        padded = np.pad(values, ((reach, reach), (0, 0)))
-        index = np.arange(height)[:, None] + (shift + reach)[None, :]
-        rows = np.take_along_axis(padded, index, axis=0)
-    if reach:  # a line rounded onto whole rows wavers by one: take three rows at once
-        rows = np.maximum(np.maximum(rows[:-2], rows[1:-1]), rows[2:])
-        rows = np.pad(rows, ((1, 1), (0, 0)), mode="edge")
-    rank = int(LINE_SHARE * (width - 1))
-    level = np.partition(rows, rank, axis=1)[:, rank]
-    middle = _median(level)
-    excess = np.maximum(level - middle, 0.0)
-    if reach:  # only rows that stand clear of the rows' spread: a line, not noise
-        spread = 1.4826 * _median(np.abs(level - middle))
-        excess[excess <= max(LINE_SIGMAS * spread, LINE_CONTRAST)] = 0.0
-    if excess.max() <= 0.0:
-        return
-    if not reach:
-        values -= excess[:, None]
-        return
-    excess = np.maximum(np.maximum(excess[:-2], excess[1:-1]), excess[2:])
-    excess = np.pad(excess, 1, mode="edge")
-    # image row y lies on sheared row y - shift(x)
-    padded = np.pad(excess, reach)
-    index = np.arange(height)[:, None] - shift[None, :] + reach
-    values -= padded[index]
-
-
-def _line_slope(values: np.ndarray) -> float:
-    """The tilt (rows per column) of long straight lines across the image, 0 if none:
-    the one whose row projection is peakiest (lines add up along their rows only),
-    coarse then fine, judged on every ``LINE_STEP``-th column."""
-    height, width = values.shape
-    if width < 2 * LINE_STEP or height < 2:
-        return 0.0
-    columns = np.arange(0, width, LINE_STEP)
-    weights = values[:, columns].reshape(-1)
-    offsets = (columns - (width - 1) / 2.0).astype(np.float32)[None, :]
-    ys = np.arange(height, dtype=np.float32)[:, None] + float(height)
-
-    def peakiness(angle: float) -> float:
-        bins = np.rint(ys - np.float32(np.tan(angle)) * offsets).astype(np.intp)
-        profile = np.bincount(bins.reshape(-1), weights=weights, minlength=3 * height)
-        return float(np.dot(profile, profile))
-
-    best = 0.0
-    for step, span in ((LINE_COARSE, LINE_TILT), (LINE_FINE, LINE_COARSE / 2)):
-        angles = best + np.arange(-span, span + step / 2, step)
-        best = float(angles[int(np.argmax([peakiness(float(a)) for a in angles]))])
-    return float(np.tan(best))
-
-
-def _stretch(residual: np.ndarray, lightest: float, *, drawn: bool = False) -> np.ndarray:
+def _stretch(
+    residual: np.ndarray,
+    lightest: float,
+    *,
+    drawn: bool = False,
+    noise: tuple[float, float] | None = None,
+) -> np.ndarray:
     """Floor the background noise and map the typical full ink level to 255, in place.
 
-    ``drawn``: the background is the (flat) border's level, so it is zero here, and the
-    ink may cover most of the image (a thick or blurred digit cropped as tightly as
-    MNIST's): the noise is then judged from the border and from the image's fine
-    texture, never from the ink's own spread of levels.
+    ``noise``: the background's level and spread, if known (else judged here).
     """
     flat = residual.reshape(-1)
     sample = flat[::4] if flat.size > SUBSAMPLE_SIZE else flat
-    if np.count_nonzero(sample) * 2 < sample.size:  # a clean background, exactly zero
-        base = sigma = 0.0
-    elif drawn:
-        border = border_pixels(residual)
-        base = _median(border)
-        sigma = max(1.4826 * _median(np.abs(border - base)), _fine_noise(residual))
-    else:
-        base = _median(sample)
-        sigma = 1.4826 * _median(np.abs(sample - base))
+    base, sigma = _noise(residual, drawn=drawn) if noise is None else noise
     peak = lightest - base
     if peak < max(MIN_CONTRAST, PEAK_SIGMAS * sigma):
         raise NoDigitFound(NO_DIGIT)
@@ -203,6 +138,26 @@ def _stretch(residual: np.ndarray, lightest: float, *, drawn: bool = False) -> n
     if abs(full - floor - 255.0) > FULL_SCALE_SLACK:  # leave full-range images untouched
         residual *= 255.0 / max(full - floor, 1e-3)
     return np.clip(residual, 0.0, 255.0, out=residual)
+
+
+def _noise(residual: np.ndarray, *, drawn: bool) -> tuple[float, float]:
+    """The background's level and robust spread (median, scaled MAD) in ``residual``.
+
+    ``drawn``: the background is the (flat) border's level, so it is zero here, and the
+    ink may cover most of the image (a thick or blurred digit cropped as tightly as
+    MNIST's): the noise is then judged from the border and from the image's fine
+    texture, never from the ink's own spread of levels.
+    """
+    flat = residual.reshape(-1)
+    sample = flat[::4] if flat.size > SUBSAMPLE_SIZE else flat
+    if np.count_nonzero(sample) * 2 < sample.size:  # a clean background, exactly zero
+        return 0.0, 0.0
+    if drawn:
+        border = border_pixels(residual)
+        base = _median(border)
+        return base, max(1.4826 * _median(np.abs(border - base)), _fine_noise(residual))
+    base = _median(sample)
+    return base, 1.4826 * _median(np.abs(sample - base))
 
 
 def _fine_noise(values: np.ndarray) -> float:
@@ -227,15 +182,6 @@ def _extremes(values: np.ndarray) -> tuple[float, float]:
     k = min(max(EXTREME_RANK, count // EXTREME_SHARE), count)
     ends = np.partition(flat, (k - 1, count - k))
     return float(ends[k - 1]), float(ends[count - k])
-
-
-def _stroke_estimate(values: np.ndarray, threshold: float) -> float:
-    """Rough stroke width in pixels: twice the area over the perimeter of the inked mask."""
-    mask = values > threshold
-    perimeter = np.count_nonzero(mask[1:] != mask[:-1]) + np.count_nonzero(
-        mask[:, 1:] != mask[:, :-1]
-    )
-    return 2.0 * np.count_nonzero(mask) / max(perimeter, 1)
 
 
 def _median(values: np.ndarray) -> float:
@@ -290,26 +236,3 @@ def _taps(size: int, cells: int, cell: int) -> tuple[np.ndarray, np.ndarray, np.
     low = np.minimum(position.astype(np.intp), max(cells - 2, 0))
     high = np.minimum(low + 1, cells - 1)
     return low, high, np.minimum(position - low, 1.0)
-
-
-def _opening(values: np.ndarray, size: int) -> np.ndarray:
-    """Grey opening by a ``size`` x ``size`` square (odd): erosion, then dilation."""
-    return _extreme_filter(_extreme_filter(values, size, np.minimum), size, np.maximum)
-
-
-def _extreme_filter(values: np.ndarray, size: int, pick: np.ufunc) -> np.ndarray:
-    """Running ``pick`` (np.minimum or np.maximum) over ``size`` x ``size`` centred windows,
-    edges replicated: separable, and along each axis by window doubling (log2(size) passes)."""
-    return _running(_running(values, size, pick).T, size, pick).T
-
-
-def _running(values: np.ndarray, size: int, pick: np.ufunc) -> np.ndarray:
-    """Running ``pick`` along axis 0 over centred windows of ``size`` (odd) rows."""
-    rows = values.shape[0]
-    run = np.pad(values, ((size // 2, size // 2), (0, 0)), mode="edge")
-    span = 1
-    while 2 * span <= size:  # run[i] = pick of padded rows i .. i + 2 * span - 1
-        run = pick(run[:-span], run[span:])
-        span *= 2
-    rest = size - span  # windows of span rows -> of size rows: two overlapping ones
-    return pick(run[:rows], run[rest : rest + rows])

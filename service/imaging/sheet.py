@@ -21,6 +21,8 @@ from __future__ import annotations
 import numpy as np
 
 from service.imaging.levels import border_pixels
+from service.imaging.morphology import closing
+from service.imaging.regrow import regrow
 
 GRID = 48  # coarse cells along the shorter side
 DRAWN_BORDER = 2.0  # a border this uniform (p90 - p10) is a drawing's canvas, not a table
@@ -43,8 +45,10 @@ MAX_EDGE = 6.0  # a sheet's edge goes from table to paper within this many pixel
 # (on three lines out of four; a table's measures 3 here, a shadow's 10 or more) ...
 EDGE_SAMPLES = 9  # ... measured across each side with table, at this many places
 SMOOTHING = 3  # pixels averaged along each line across an edge
-MARK_STEP = 25.0  # a surround pixel this much darker than the surround's median...
-MARK_DEPTH = 0.4  # ... or this share of that median, whichever is more, is a mark
+MARK_CELLS = 3  # a mark is narrower than this many cells ...
+MARK_STEP = 25.0  # ... and this much darker than the surround (as a whole and nearby) ...
+MARK_DEPTH = 0.4  # ... or this share of its median, whichever is more
+MARK_TOL = 0.1  # a dark region's narrow parts are within this share of the surround's level
 MARK_LIMIT = 0.002  # a surround with more marks than this share is shadowed paper
 SMOOTH_RATIO = 1.5  # ... if it is at most this much rougher than the sheet (pixel steps)
 SMOOTH_SLACK = 1.0  # ... plus this many grey levels; a textured table is rougher
@@ -212,13 +216,26 @@ def _rise(line: np.ndarray, ends: int, min_rise: float) -> int | None:
 
 
 def _marked(gray: np.ndarray, cell: int, box: tuple[int, int, int, int]) -> bool:
-    """Whether the surround of ``box`` holds dark marks (strokes), as a table does not."""
+    """Whether the surround of ``box`` holds dark marks (strokes), as a table does not.
+
+    A mark is darker than the surround as a whole (its median) and than the surround
+    around it (the grey closing over a few cells): narrow, as a stroke is. A hard
+    shadow's wide part on the table is not one, nor is a strip of table between the
+    sheet and the frame.
+    """
     top, bottom, left, right = (v * cell for v in box)
     outside = np.ones(gray.shape, dtype=bool)
     outside[top:bottom, left:right] = False
     surround = gray[outside]
     level = float(np.median(surround))
-    marks = np.count_nonzero(surround < level - max(MARK_STEP, MARK_DEPTH * level))
+    step = max(MARK_STEP, MARK_DEPTH * level)
+    # The closing, grown back into the narrow parts of wide dark regions (the tip of a
+    # shadow on the table is no mark): what is left darker than it is narrow all along.
+    negative = 255.0 - gray
+    closed = 255.0 - closing(gray, MARK_CELLS * cell | 1)
+    background = regrow(negative, closed, MARK_TOL * level, shadows_only=False)
+    closed = 255.0 - background[outside]
+    marks = np.count_nonzero((surround < level - step) & (surround < closed - step))
     if marks <= MARK_LIMIT * surround.size:
         return False
     # Paper in a shadow is as smooth as the lit paper; wood grain, carpet, stone are not.
@@ -227,6 +244,12 @@ def _marked(gray: np.ndarray, cell: int, box: tuple[int, int, int, int]) -> bool
 
 
 def _roughness(values: np.ndarray, where: np.ndarray | None) -> float:
+    """Median absolute difference of adjacent pixels (where ``where`` holds), along rows
+    or along columns, whichever is more: grain running along the rows is rough across."""
+    return max(_steps(values, where), _steps(values.T, None if where is None else where.T))
+
+
+def _steps(values: np.ndarray, where: np.ndarray | None) -> float:
     """Median absolute difference of horizontally adjacent pixels (where ``where`` holds)."""
     steps = np.abs(values[:, 1:] - values[:, :-1])
     if where is not None:
