@@ -36,7 +36,7 @@ from training.errors import UsageError
 from training.gates import require_at_least
 from training.runlog import progress
 
-DEFAULTS = {"epochs": 50, "lr": 3e-3, "batch_size": 256, "members": 1}
+DEFAULTS = {"epochs": 100, "lr": 3e-3, "batch_size": 256, "members": 2}
 WEIGHT_DECAY = 1e-4
 LABEL_SMOOTHING = 0.0
 EMA_DECAY = 0.999
@@ -74,7 +74,7 @@ AUGMENTATIONS: dict[str, Callable[[], AffineJitter | WildAugment]] = {
         lowres_p=0.1,
     ),
 }
-DEFAULT_AUGMENTATION = "mild-centred"
+DEFAULT_AUGMENTATION = "wild"
 Augmentation = AffineJitter | WildAugment
 
 if TYPE_CHECKING:

@@ -1,4 +1,4 @@
-"""The committed digit model (models/digit/2 and later) on digits unlike MNIST's scans,
+"""The newest committed digit model (models/digit/3) on digits unlike MNIST's scans,
 through the service's own preprocessing and ONNX Runtime, and its calibration record."""
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from service.imaging.pipeline import ImageSpec, preprocess_image
 from service.models.repository import list_versions
 from training.digit import families
 
-VERSION = 2
+VERSION = 3
 COUNT = 400  # images per family here (docs/training.md reports 1000)
-# Accuracy of models/digit/2 on the first COUNT images of each family, as measured
-# (python -m training.digit.evaluate_families --model models/digit/2 --count 400), minus
+# Accuracy of models/digit/3 on the first COUNT images of each family, as measured
+# (python -m training.digit.evaluate_families --model models/digit/3 --count 400), minus
 # one image's worth of slack for ONNX Runtime builds that round differently.
 MEASURED = {
     "rotate-slant": 0.9875,
@@ -34,9 +34,9 @@ SLACK = 1.5 / COUNT
 # The same on the 1000 images of docs/training.md's table, each family's 97% bar (slow).
 MEASURED_FULL = {"thick": 0.976, "blur": 0.976}
 FULL_COUNT = 1000
-# The issue asked for 99.5%; the best recipe within make train's 15 minutes reached 99.36%
-# (docs/training.md): this pins what was reached.
-TARGET_ACCURACY = 0.993
+# The issue asked for 99.5%; make train's recipe reads 99.48% at seed 0, the published
+# model (docs/training.md: 99.46-99.53% for the ensembles tried): this pins what was reached.
+TARGET_ACCURACY = 0.9948
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +73,8 @@ def test_metadata_records_accuracy_calibration_and_recipe(meta, version_folder):
     # label smoothing no longer caps a clean digit at about 0.9
     assert metrics["median_confidence_correct"] > 0.99
     config = meta["training"]["config"]
-    assert config["label_smoothing"] == 0.0 and config["augmentation"]["name"]
+    assert config["label_smoothing"] == 0.0 and config["augmentation"]["name"] == "wild"
+    assert config["members"] == 2 and len(metrics["member_test_accuracy"]) == 2
     assert "temperature" in config["calibration"]
     assert (version_folder / "reliability_diagram.png").is_file()
     assert "reliability_diagram.png" in meta["artifacts"]
