@@ -9,6 +9,7 @@ import asyncio
 import functools
 import os
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ from service.errors import InvalidImage, QueueFull, RequestTimedOut
 from service.imaging.pipeline import ImageSpec
 from service.models.kinds.image import prepare_images
 from service.serving.stage import GROUP_BYTES, GROUP_JOBS, LARGE_BYTES, PreprocessStage, _Job, _Lane
-from service.serving.subprocess_pool import WorkerDied
+from service.serving.subprocess_pool import SubprocessExecutor, WorkerDied
 from service.serving.worker import whoami
 from tests.stage_support import gated, logged, prepare_or_fail, rows_of
 
@@ -32,6 +33,33 @@ async def stage():
 
 def log_of(path: Path) -> list[str]:
     return path.read_text().split() if path.exists() else []
+
+
+async def handed_off(stage: PreprocessStage, deadline_s: float = 10.0) -> None:
+    """Let the tasks just created queue their jobs, then wait until every queued job has
+    gone to a worker (the stage hands off once per pass of the event loop)."""
+    deadline = time.monotonic() + deadline_s
+    await asyncio.sleep(0)
+    while stage.queue_depth:
+        assert time.monotonic() < deadline, "the jobs were never handed off"
+        await asyncio.sleep(0)
+
+
+async def test_jobs_queued_in_one_pass_of_the_loop_share_one_hand_off(stage, monkeypatch):
+    """Even with the worker idle, the first job does not go alone: the stage hands off
+    what queued in the same pass of the event loop together (one round trip)."""
+    stage._max_queue = 100
+    hand_offs: list[int] = []
+    submit = SubprocessExecutor.submit
+
+    def counted(self, fn, *args):
+        hand_offs.append(len(args[0]))  # prepare_all's tasks: the jobs of this hand-off
+        return submit(self, fn, *args)
+
+    monkeypatch.setattr(SubprocessExecutor, "submit", counted)
+    results = await asyncio.gather(*(stage.run(rows_of, [b"x" * n]) for n in range(1, 11)))
+    assert [int(r[0, 0]) for r in results] == list(range(1, 11))
+    assert hand_offs == [10]
 
 
 async def test_each_request_gets_its_own_rows(stage):
@@ -73,9 +101,9 @@ async def test_a_bad_input_fails_only_its_own_request(stage):
 async def test_a_full_queue_is_refused_at_once(stage, tmp_path):
     gate, log = tmp_path / "gate", tmp_path / "log"
     running = asyncio.ensure_future(stage.run(gated, [str(gate), str(log), "first"]))
-    await asyncio.sleep(0)  # it is handed to the only worker
+    await handed_off(stage)  # to the only worker
     queued = [asyncio.ensure_future(stage.run(logged, [str(log), f"q{i}"])) for i in range(3)]
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # they are queued
     with pytest.raises(QueueFull):
         await stage.run(logged, [str(log), "refused"])
     gate.touch()
@@ -88,7 +116,7 @@ async def test_a_request_that_waited_too_long_is_504_and_its_work_is_never_done(
     stage = PreprocessStage(workers=1, max_queue=10, timeout_s=0.2)
     try:
         slow = asyncio.ensure_future(stage.run(gated, [str(gate), str(log), "slow"]))
-        await asyncio.sleep(0)
+        await handed_off(stage)
         with pytest.raises(RequestTimedOut):
             await stage.run(logged, [str(log), "late"])
         with pytest.raises(RequestTimedOut):
@@ -106,7 +134,7 @@ async def test_an_expensive_input_delays_only_its_own_request(tmp_path):
     stage = PreprocessStage(workers=2, max_queue=100, timeout_s=30)
     try:
         expensive = asyncio.ensure_future(stage.run(gated, [str(gate), str(log), "expensive"]))
-        await asyncio.sleep(0)
+        await handed_off(stage)
         # The expensive one holds a worker until the gate opens; the others all finish.
         cheap = await asyncio.gather(*(stage.run(logged, [str(log), "cheap"]) for _ in range(50)))
         assert len(cheap) == 50 and not expensive.done()
