@@ -59,12 +59,13 @@ def read_runs(path: Path) -> list[Run]:
 def runs_table(runs: Sequence[Run]) -> str:
     """The runs as the Markdown table of docs/training.md (the chosen one in bold)."""
     lines = [
-        "| recipe | MLPs | epochs | train time | val acc | test acc |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| # | recipe | MLPs | epochs | train time | val acc | test acc |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for run in runs:
+    for number, run in enumerate(runs, start=1):
         val = f"{run.val_accuracy:.2f}%" if run.val_accuracy is not None else ""
         cells = [
+            str(number),
             run.recipe,
             str(run.members),
             str(run.epochs),
@@ -81,7 +82,7 @@ def runs_table(runs: Sequence[Run]) -> str:
 def plot_tradeoff(runs: Sequence[Run], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=100)
     markers = {1: "o", 2: "s", 3: "^"}
-    for run in runs:
+    for number, run in enumerate(runs, start=1):
         ax.scatter(
             run.train_seconds,
             run.test_accuracy,
@@ -91,8 +92,7 @@ def plot_tradeoff(runs: Sequence[Run], path: Path) -> None:
             edgecolor="black",
             zorder=3,
         )
-        label = f"{run.recipe}, {run.epochs} ep" + (f" x{run.members}" if run.members > 1 else "")
-        ax.annotate(label, (run.train_seconds, run.test_accuracy), fontsize=6,
+        ax.annotate(str(number), (run.train_seconds, run.test_accuracy), fontsize=7,
                     xytext=(4, 3), textcoords="offset points")  # fmt: skip
     ax.axhline(TARGET, color="tab:red", linestyle=":", label=f"target {TARGET}%")
     ax.axvline(BUDGET_S, color="gray", linestyle=":", label="15-min make train budget")
@@ -103,7 +103,7 @@ def plot_tradeoff(runs: Sequence[Run], path: Path) -> None:
     ax.set(
         xlabel="training wall-clock, s (2-core CPU)",
         ylabel="MNIST test accuracy, %",
-        title="digit: test accuracy against training time",
+        title="digit: test accuracy against training time (numbers: rows of the table)",
     )
     ax.legend(fontsize=7, loc="lower right")
     ax.grid(alpha=0.3)
