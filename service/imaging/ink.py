@@ -8,8 +8,9 @@ Steps, all vectorised numpy on the (at most 512x512) working image:
    (paper, a web canvas) is inverted to MNIST's light on dark.
 2. Background. A uniform border (a drawing, an MNIST crop, a scan) means a flat
    background at the border's level, unless a hard shadow lies inside it
-   (``service.imaging.shadow``: a cropped sheet, a page filling the frame). Otherwise (a photo: shadows, gradients, a
-   sheet's or a hard shadow's sharp edges) it is a grey opening of the image by a
+   (``service.imaging.shadow``: a cropped sheet, a page filling the frame).
+   Otherwise (a photo: shadows, gradients, a sheet's or a hard shadow's sharp
+   edges) it is a grey opening of the image by a
    square three stroke widths wide: everything but the strokes, edges kept sharp. On
    paper the residual is divided by the local illumination, since ink contrast
    scales with it. Ruled and grid lines are subtracted (``service.imaging.lines``),
