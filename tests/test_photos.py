@@ -166,15 +166,16 @@ def mnist(mnist_dir: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 # Accuracy floors: the figures measured on the 100 photos a family of the slow test
-# (docs/photos.md, digit v2: table-flat 95%, table-textured 94%, hard-shadow 56%, ruled
-# 94%, grid 95%, full-frame 98%), less two or three photos. Where they are under 95%,
-# the 95% bar of the issue is not reached yet (see docs/photos.md, "Not reached"). The
-# quick test (20 photos, 1200 px; measured 20, 19, 9, 20, 19 and 19 of 20) checks
-# them less 10 points.
+# (docs/photos.md, digit v2, fourth round: table-flat 95%, table-textured 94%,
+# hard-shadow 58%, ruled 94%, grid 95%, full-frame 98%), less two or three photos.
+# Where they are under 95%, the 95% bar of the issue is not reached yet (see
+# docs/photos.md, "Not reached"). The quick test (20 photos, 1200 px; measured 20,
+# 19, 11, 20, 19 and 19 of 20; hard-shadow's 11 and table-flat's 20 in the fourth
+# round, the others in the third) checks them less 10 points.
 FLOORS = {
     "table-flat": 0.93,
     "table-textured": 0.92,
-    "hard-shadow": 0.53,
+    "hard-shadow": 0.55,
     "ruled": 0.92,
     "grid": 0.93,
     "full-frame": 0.96,

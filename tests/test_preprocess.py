@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw, ImageFile
+from PIL import Image, ImageDraw, ImageFile, ImageFilter
 
 from service.errors import EmptyInput, InvalidImage, NoDigitFound, PayloadTooLarge
 from service.imaging.decode import WORK_SIDE, decode_gray
@@ -651,3 +651,35 @@ def test_a_12_megapixel_jpeg_is_decoded_small() -> None:
     assert max(working.shape) <= WORK_SIDE
     assert max(working.shape) >= WORK_SIDE // 2  # reduced, not thrown away
     assert working.shape[1] > working.shape[0]  # 4:3 landscape kept
+
+
+def _ring() -> np.ndarray:
+    """A digit-like ring of 6 px strokes at ink level 200 in a 300x400 image."""
+    ys, xs = np.mgrid[0:300, 0:400].astype(np.float32)
+    return np.where(np.abs(np.hypot(ys - 100, xs - 120) - 40) < 3, 200.0, 0.0).astype(np.float32)
+
+
+def _with_region(strokes: np.ndarray, region: np.ndarray, edge_blur: float) -> np.ndarray:
+    """``strokes`` over a region at half their contrast, its edge blurred by ``edge_blur``."""
+    if edge_blur:
+        image = Image.fromarray(region.astype(np.uint8) * 255)
+        blurred = np.asarray(image.filter(ImageFilter.GaussianBlur(edge_blur)), np.float32)
+        region = blurred / 255.0
+    return np.maximum(strokes, 100.0 * region).astype(np.float32)
+
+
+def test_a_hard_shadow_inside_a_uniform_border_is_found() -> None:
+    """A sharp-edged wide region away from the strokes is a hard shadow; the same region
+    with a soft edge (a blurred blob's flank) is not, nor are strokes alone, nor a thin
+    pen's faint, flat halo right beside its strokes."""
+    from service.imaging.shadow import hard_shadow
+
+    strokes = _ring()
+    ys, xs = np.mgrid[0:300, 0:400]
+    corner = (ys > 150) & (xs > 220)
+    assert hard_shadow(_with_region(strokes, corner, 0.0), 200.0)
+    assert hard_shadow(_with_region(strokes, corner, 0.7), 200.0)
+    assert not hard_shadow(_with_region(strokes, corner, 12.0), 200.0)
+    assert not hard_shadow(strokes, 200.0)
+    halo = Image.fromarray((strokes > 0).astype(np.uint8) * 255).filter(ImageFilter.MaxFilter(31))
+    assert not hard_shadow(_with_region(strokes, np.asarray(halo) > 0, 0.0), 200.0)

@@ -7,8 +7,10 @@ Steps, all vectorised numpy on the (at most 512x512) working image:
    the global median for a photo (the digit covers a minority of it): dark on light
    (paper, a web canvas) is inverted to MNIST's light on dark.
 2. Background. A uniform border (a drawing, an MNIST crop, a scan) means a flat
-   background at the border's level. Otherwise (a photo: shadows, gradients, a
-   sheet's or a hard shadow's sharp edges) it is a grey opening of the image by a
+   background at the border's level, unless a hard shadow lies inside it
+   (``service.imaging.shadow``: a cropped sheet, a page filling the frame).
+   Otherwise (a photo: shadows, gradients, a sheet's or a hard shadow's sharp
+   edges) it is a grey opening of the image by a
    square three stroke widths wide: everything but the strokes, edges kept sharp. On
    paper the residual is divided by the local illumination, since ink contrast
    scales with it. Ruled and grid lines are subtracted (``service.imaging.lines``),
@@ -30,6 +32,7 @@ from service.imaging.levels import NO_DIGIT, border_pixels
 from service.imaging.lines import remove_lines
 from service.imaging.morphology import opening
 from service.imaging.regrow import regrow
+from service.imaging.shadow import hard_shadow
 from service.imaging.stroke import stroke_width
 
 MIN_CONTRAST = 20.0  # grey levels between background and ink below which there is no digit
@@ -65,7 +68,8 @@ def ink_image(gray: np.ndarray) -> np.ndarray:
         if -darkest > lightest:  # dark ink on a light background
             np.negative(residual, out=residual)
             lightest = -darkest
-        return _stretch(residual, lightest, drawn=True)
+        if not hard_shadow(residual, lightest):
+            return _stretch(residual, lightest, drawn=True)
     # A photo. A median surface of cells too large for any stroke to fill gives the
     # polarity, judged by contrast relative to the local level (illumination multiplies
     # everything), and the stroke width. That sets the cells of the final surface: as
