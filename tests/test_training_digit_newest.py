@@ -20,19 +20,19 @@ COUNT = 400  # images per family here (docs/training.md reports 1000)
 # (python -m training.digit.evaluate_families --model models/digit/3 --count 400), minus
 # one image's worth of slack for ONNX Runtime builds that round differently.
 MEASURED = {
-    "rotate-slant": 0.9875,
-    "jpeg-q60": 0.99,
-    "thin": 0.98,
-    "lowres-10-16": 0.9875,
-    "colour": 0.995,
-    # Thick and blurred digits cropped as tightly as MNIST's: no longer refused as "no
-    # digit found" (the ink stage judges the noise by the border), thick strokes thinned.
-    "thick": 0.975,
-    "blur": 0.965,
+    "rotate-slant": 0.98,
+    "jpeg-q60": 0.9925,
+    "thin": 0.985,
+    "lowres-10-16": 0.99,
+    "colour": 0.9925,
+    # Thick and blurred digits cropped as tightly as MNIST's: not refused as "no digit
+    # found" (the ink stage judges the noise by the border), thick strokes thinned.
+    "thick": 0.9725,
+    "blur": 0.9725,
 }
 SLACK = 1.5 / COUNT
 # The same on the 1000 images of docs/training.md's table, each family's 97% bar (slow).
-MEASURED_FULL = {"thick": 0.976, "blur": 0.976}
+MEASURED_FULL = {"thick": 0.978, "blur": 0.981}
 FULL_COUNT = 1000
 # The issue asked for 99.5%; make train's recipe reads 99.48% at seed 0, the published
 # model (docs/training.md: 99.46-99.53% for the ensembles tried): this pins what was reached.
