@@ -9,6 +9,7 @@ the loss stay float32, and the published model is float32 either way.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import torch
@@ -59,3 +60,12 @@ def resolve_precision(
 
 def precision_name(autocast_dtype: torch.dtype | None) -> str:
     return "bf16" if autocast_dtype == torch.bfloat16 else "fp32"
+
+
+def autocast(
+    device: torch.device, autocast_dtype: torch.dtype | None
+) -> contextlib.AbstractContextManager:
+    """``torch.autocast`` in ``autocast_dtype`` on ``device``; does nothing for None (fp32)."""
+    if autocast_dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=autocast_dtype)

@@ -31,7 +31,7 @@ from training.digit.ensemble import (
     train_members,
 )
 from training.digit.model import ARCHS, build_model
-from training.digit.precision import precision_name, resolve_precision
+from training.digit.precision import autocast, precision_name, resolve_precision
 from training.errors import UsageError
 from training.gates import require_at_least
 from training.runlog import progress
@@ -137,9 +137,7 @@ def train_one_epoch(
         if jitter is not None:
             pixels = jitter(pixels, generator)
         inputs, targets = normalize(pixels).to(device), splits.train_y[idx].to(device)
-        with torch.autocast(
-            device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None
-        ):
+        with autocast(device, autocast_dtype):
             logits = model(inputs)
         loss = loss_fn(logits.float(), targets)
         optimizer.zero_grad(set_to_none=True)
@@ -200,9 +198,7 @@ def evaluate(
     device = next(model.parameters()).device
     loss_sum, predictions = 0.0, []
     for start in range(0, len(targets), EVAL_BATCH):
-        with torch.autocast(
-            device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None
-        ):
+        with autocast(device, autocast_dtype):
             logits = model(inputs[start : start + EVAL_BATCH].to(device)).float()
         labels = targets[start : start + EVAL_BATCH].to(device)
         loss_sum += float(nn.functional.cross_entropy(logits, labels, reduction="sum"))
@@ -400,11 +396,11 @@ def _train_and_publish(args: argparse.Namespace) -> Path:
         best_epoch=members[0].best_epoch,
         epochs_run=max(member.epochs_run for member in members),
         train_seconds=time.perf_counter() - started,
+        member_best_epochs=[member.best_epoch for member in members],
+        member_test_accuracy=[
+            member.history["test_accuracy"][member.best_epoch - 1] for member in members
+        ],
     )
-    result.member_best_epochs = [member.best_epoch for member in members]
-    result.member_test_accuracy = [
-        member.history["test_accuracy"][member.best_epoch - 1] for member in members
-    ]
     result.model, calibration = calibrate(result.model, splits)
     test_loss, test_acc, predicted = evaluate(result.model, splits.test_x, splits.test_y)
     print(
