@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 from training.digit import train as digit_train
-from training.digit.model import ARCHS, DEFAULT_ARCH
+from training.digit.model import ARCHS, DEFAULT_ARCHS, parse_archs
 from training.digit.precision import PRECISIONS
 from training.passing import train as pass_train
 from training.passing.data import DEFAULT_CSV as DEFAULT_PASS_CSV
@@ -35,6 +35,13 @@ def _non_negative_int(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
     return value
+
+
+def _archs(text: str) -> tuple[str, ...]:
+    try:
+        return parse_archs(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _fraction(text: str) -> float:
@@ -134,11 +141,13 @@ def _digit_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--arch",
-        choices=sorted(ARCHS),
-        default=DEFAULT_ARCH,
-        help="network: "
+        type=_archs,
+        default=DEFAULT_ARCHS,
+        metavar="NAME[,NAME...]",
+        help="network of each member, cycling through the list (wider,wider-deskew: "
+        "members 1, 3, ... wider, members 2, 4, ... wider-deskew): "
         + "; ".join(f"{name} {arch.description}" for name, arch in ARCHS.items())
-        + f" (default: {DEFAULT_ARCH})",
+        + f" (default: {','.join(DEFAULT_ARCHS)})",
     )
     group.add_argument(
         "--min-accuracy",

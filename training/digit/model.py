@@ -11,6 +11,9 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from training.digit.data.mnist import MEAN, STD
+from training.digit.deskew import Deskew
+
 IN_FEATURES = 28 * 28
 NUM_CLASSES = 10
 
@@ -23,6 +26,7 @@ class Arch:
     activation: Callable[[], nn.Module]
     batch_norm: bool = False
     dropout: float = 0.0
+    deskew: bool = False
     description: str = ""
 
 
@@ -54,13 +58,45 @@ ARCHS: dict[str, Arch] = {
         description="784-1024-1024-1024-10, BatchNorm, ReLU, dropout 0.2",
     ),
 }
-DEFAULT_ARCH = "wider"
+ARCHS["wider-deskew"] = Arch(
+    hidden=(1024, 1024),
+    activation=lambda: nn.ReLU(),
+    batch_norm=True,
+    dropout=0.2,
+    deskew=True,
+    description="deskewed, then 784-1024-1024-10, BatchNorm, ReLU, dropout 0.2",
+)
+# one per member, cycling: the default ensemble pairs a plain and a deskewing MLP
+DEFAULT_ARCHS: tuple[str, ...] = ("wider",)
+
+
+def parse_archs(text: str) -> tuple[str, ...]:
+    """``"wider,wider-deskew"`` -> ``("wider", "wider-deskew")``; unknown names raise."""
+    names = tuple(name.strip() for name in text.split(","))
+    unknown = [name for name in names if name not in ARCHS]
+    if unknown:
+        what = ", ".join(unknown) if any(unknown) else repr(text)
+        raise ValueError(f"unknown arch {what}; known: {', '.join(ARCHS)}")
+    return names
+
+
+def member_archs(archs: Sequence[str], members: int) -> list[str]:
+    """Member ``i``'s arch: the ``i``-th of ``archs``, cycling when there are fewer."""
+    return [archs[index % len(archs)] for index in range(members)]
+
+
+def describe_archs(archs: Sequence[str]) -> str:
+    """One description when every member shares an arch, else each member's in turn."""
+    unique = list(dict.fromkeys(archs))
+    if len(unique) == 1:
+        return ARCHS[unique[0]].description
+    return " + ".join(f"({ARCHS[name].description})" for name in archs)
 
 
 def build_model(arch: str) -> nn.Sequential:
     """A freshly initialized MLP for ``arch`` (a key of ``ARCHS``)."""
     spec = ARCHS[arch]
-    layers: list[nn.Module] = []
+    layers: list[nn.Module] = [Deskew(MEAN, STD)] if spec.deskew else []
     width = IN_FEATURES
     for hidden in spec.hidden:
         layers.append(nn.Linear(width, hidden, bias=not spec.batch_norm))

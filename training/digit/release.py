@@ -11,7 +11,7 @@ import torch
 
 from training import metadata, plots
 from training.digit.data.mnist import MEAN, STD, MnistSplits
-from training.digit.model import ARCHS, NUM_CLASSES
+from training.digit.model import NUM_CLASSES, describe_archs, member_archs
 from training.export import ONNX_OPSET
 from training.release import Release, release
 
@@ -121,7 +121,7 @@ def publish_digit(
             "config": {
                 **metadata.config_of(args),
                 **resolved,
-                "architecture": ARCHS[args.arch].description,
+                "architecture": describe_archs(member_archs(args.arch, args.members)),
             },
             "device": device.type,
             "epochs_run": result.epochs_run,

@@ -30,7 +30,7 @@ from training.digit.ensemble import (
     parallel_jobs,
     train_members,
 )
-from training.digit.model import ARCHS, build_model
+from training.digit.model import build_model, describe_archs, member_archs
 from training.digit.precision import autocast, precision_name, resolve_precision
 from training.errors import UsageError
 from training.gates import require_at_least
@@ -352,17 +352,18 @@ def _train_and_publish(args: argparse.Namespace) -> Path:
     splits = load_mnist(
         args.data_dir, val_size=args.val_size, seed=args.seed, train_limit=args.train_limit
     ).to(device)
-    parameters = sum(p.numel() for p in build_model(args.arch).parameters())
+    archs = member_archs(args.arch, args.members)
+    parameters = [sum(p.numel() for p in build_model(arch).parameters()) for arch in archs]
     parallel = parallel_jobs(device, args.members, args.threads or torch.get_num_threads())
     print(
-        f"digit: {args.members} x arch {args.arch}, {parameters:,} parameters each, "
+        f"digit: {args.members} member(s), archs {', '.join(archs)}, "
+        f"{', '.join(f'{count:,}' for count in parameters)} parameters, "
         f"{splits.sizes()}, device {device}, precision {precision_name(autocast_dtype)}, "
         f"{parallel} member(s) at a time, CPU threads each: "
         f"{args.threads or torch.get_num_threads()}",
         flush=True,
     )
     fit_options = {
-        "arch": args.arch,
         "epochs": epochs,
         "lr": lr,
         "batch_size": batch_size,
@@ -384,7 +385,7 @@ def _train_and_publish(args: argparse.Namespace) -> Path:
             threads=args.threads,
             device=str(device),
             runs_dir=args.runs_dir,
-            fit_options=fit_options,
+            fit_options={**fit_options, "arch": archs[index]},
         )
         for index, seed in enumerate(member_seeds(args.seed, args.members))
     ]
@@ -419,9 +420,12 @@ def _train_and_publish(args: argparse.Namespace) -> Path:
     )
     check_quality(test_acc, args.min_accuracy)
     augmentation = AUGMENTATIONS[args.augmentation]() if args.augment else None
-    ensemble = f"mean logits of {args.members} MLPs, each " if args.members > 1 else ""
+    ensemble = ""
+    if args.members > 1:
+        each = "each " if len(set(archs)) == 1 else ""
+        ensemble = f"mean logits of {args.members} MLPs, {each}"
     summary = (
-        f"{ensemble}{ARCHS[args.arch].description}; {args.augmentation if args.augment else 'no'} "
+        f"{ensemble}{describe_archs(archs)}; {args.augmentation if args.augment else 'no'} "
         f"augmentation; AdamW, one-cycle lr {lr:g}, {epochs} epochs of batch {batch_size}; "
         f"EMA {args.ema:g}; label smoothing {args.label_smoothing:g}; "
         f"{precision_name(autocast_dtype)} autocast; "
