@@ -125,7 +125,7 @@ def test_image_kind_prepares_with_its_own_metadata_and_names_the_bad_image(mnist
     reply = digit.reply(
         digit.routes()[0],
         digit.routes()[0].decode(FakeInput(files={"image": images})),
-        Prediction(answers, "digit", 1, digit.version.spec.labels, digit),
+        Prediction(answers, "digit", 1, digit.version.spec.labels, digit, prepared[:1]),
     )
     assert reply["digit"] == 7 and reply["confidence"] == 1.0 and len(reply["probabilities"]) == 10
     assert reply["uncertain"] is False
@@ -134,6 +134,24 @@ def test_image_kind_prepares_with_its_own_metadata_and_names_the_bad_image(mnist
     reply = digit.reply(
         digit.routes()[0],
         digit.routes()[0].decode(FakeInput(files={"image": images})),
-        Prediction(unsure, "digit", 1, digit.version.spec.labels, digit),
+        Prediction(unsure, "digit", 1, digit.version.spec.labels, digit, prepared[:1]),
     )
     assert reply["digit"] == 3 and reply["uncertain"] is True
+    # a confident reading of a solid shape (a filled disc, not strokes) is flagged too
+    rows, cols = np.mgrid[:28, :28]
+    disc = ((rows - 13.5) ** 2 + (cols - 13.5) ** 2 <= 9.0**2).astype(np.float32)
+    spec = digit.version.spec.input.preprocessing
+    disc_row = ((disc - spec["mean"]) / spec["std"]).reshape(1, 784).astype(np.float32)
+    reply = digit.reply(
+        digit.routes()[0],
+        digit.routes()[0].decode(FakeInput(files={"image": images})),
+        Prediction(
+            np.eye(10, dtype=np.float32)[[0]],
+            "digit",
+            1,
+            digit.version.spec.labels,
+            digit,
+            disc_row,
+        ),
+    )
+    assert reply["digit"] == 0 and reply["confidence"] == 1.0 and reply["uncertain"] is True

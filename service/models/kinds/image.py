@@ -21,7 +21,7 @@ from PIL import Image, ImageDraw
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from service.errors import InvalidInput, MalformedRequest, ServiceError
-from service.imaging.confidence import UNCERTAIN_BELOW
+from service.imaging.confidence import SOLID_ABOVE, UNCERTAIN_BELOW, is_uncertain
 from service.imaging.pipeline import ImageSpec, preprocess_image
 from service.models.kinds.base import Decoded, KindOptions, ModelKind, Prediction, RequestInput
 from service.models.kinds.base import Route, predict_path
@@ -38,8 +38,10 @@ class DigitPrediction(BaseModel):
     confidence: float = Field(ge=0, le=1, examples=[0.998])
     uncertain: bool = Field(
         examples=[False],
-        description=f"confidence is under {UNCERTAIN_BELOW}: the reading is not to be "
-        "trusted (a non-digit, or a digit too unclear); the digit is still the most likely",
+        description=f"confidence is under {UNCERTAIN_BELOW}, or the image the model saw is "
+        f"a solid shape rather than strokes (over {SOLID_ABOVE:.0%} of its ink 2 px or more "
+        "inside it): the reading is not to be trusted (a non-digit, or a digit too "
+        "unclear); the digit is still the most likely",
     )
     probabilities: list[float] = Field(min_length=10, max_length=10)
     canvas: str | None = Field(
@@ -234,25 +236,21 @@ class ImageClassifier(ModelKind):
     def reply_rows(self, decoded: Decoded, prediction: Prediction) -> list[dict[str, Any]]:
         rows = []
         values = self._label_values
-        for probabilities in prediction.answers.tolist():
+        # what the model saw: a solid shape there is uncertain whatever the confidence
+        canvases = [self.spec.denormalize(prepared) for prepared in prediction.inputs]
+        for index, probabilities in enumerate(prediction.answers.tolist()):
             best = max(range(len(probabilities)), key=probabilities.__getitem__)
             confidence = probabilities[best]
             rows.append(
                 {
                     "digit": values[best],
                     "confidence": confidence,
-                    "uncertain": confidence < UNCERTAIN_BELOW,
+                    "uncertain": is_uncertain(confidence, canvases[index]),
                     "probabilities": probabilities,
                 }
             )
         if decoded.options and decoded.options.get("explain"):
-            for row, prepared in zip(rows, prediction.inputs, strict=True):
-                row["canvas"] = canvas_png_data_url(self.canvas_of(prepared))
+            for row, canvas in zip(rows, canvases, strict=True):
+                row["canvas"] = canvas_png_data_url(canvas)
         return rows
 
-    def canvas_of(self, prepared: np.ndarray) -> np.ndarray:
-        """A prepared (normalised) row back to the uint8 canvas it was made from, exactly:
-        the normalisation is a strictly increasing table of the 256 grey levels."""
-        spec = self.spec
-        levels = np.rint((prepared.astype(np.float64) * spec.std + spec.mean) * 255.0)
-        return np.clip(levels, 0, 255).astype(np.uint8).reshape(spec.height, spec.width)
