@@ -8,47 +8,61 @@ import pytest
 from service.imaging.confidence import (
     SOLID_ABOVE,
     UNCERTAIN_BELOW,
-    is_uncertain,
-    solid_fraction,
+    solid_fractions,
+    uncertain_flags,
 )
+from service.imaging.morphology import extreme_filter
 
 ROWS, COLS = np.mgrid[:28, :28]
 RADIUS = np.hypot(ROWS - 13.5, COLS - 13.5)
+DISC = RADIUS <= 9
+RING = (RADIUS <= 9) & (RADIUS >= 6.5)
 
 
-def canvas(mask: np.ndarray) -> np.ndarray:
-    return np.where(mask, 255, 0).astype(np.uint8)
+def canvases(*masks: np.ndarray) -> np.ndarray:
+    return np.stack([np.where(mask, 255, 0).astype(np.uint8) for mask in masks])
 
 
 def test_a_filled_disc_is_solid_and_a_ring_is_not():
-    disc = canvas(RADIUS <= 9)
-    ring = canvas((RADIUS <= 9) & (RADIUS >= 6.5))
-    assert solid_fraction(disc) >= 0.5
-    assert solid_fraction(ring) < 0.1
-    assert is_uncertain(1.0, disc) and not is_uncertain(1.0, ring)
+    disc, ring = solid_fractions(canvases(DISC, RING))
+    assert disc >= 0.5
+    assert ring < 0.1
+    assert uncertain_flags(np.array([1.0, 1.0]), canvases(DISC, RING)).tolist() == [True, False]
 
 
 @pytest.mark.parametrize(("width", "most"), [(2, 0.0), (3, 0.0), (5, 0.2), (7, 0.4)])
 def test_pen_strokes_are_not_solid(width, most):
     """A vertical bar 20 px tall: a 5x5 erosion keeps width - 4 of its columns."""
-    bar = canvas((abs(COLS - 13.5) < width / 2) & (ROWS >= 4) & (ROWS < 24))
-    assert solid_fraction(bar) <= most
-    assert not is_uncertain(UNCERTAIN_BELOW, bar)
+    bar = (abs(COLS - 13.5) < width / 2) & (ROWS >= 4) & (ROWS < 24)
+    assert solid_fractions(canvases(bar))[0] <= most
+    assert not uncertain_flags(np.array([UNCERTAIN_BELOW]), canvases(bar))[0]
 
 
 def test_the_thickest_canvas_strokes_stay_under_the_bar():
     """A '0' drawn with a 6 px pen (the preprocessing thins thicker ones first)."""
-    zero = canvas(abs(np.hypot((ROWS - 13.5) / 1.3, COLS - 13.5) - 5.5) <= 3.0)
-    assert solid_fraction(zero) < SOLID_ABOVE
+    zero = abs(np.hypot((ROWS - 13.5) / 1.3, COLS - 13.5) - 5.5) <= 3.0
+    assert solid_fractions(canvases(zero))[0] < SOLID_ABOVE
 
 
 def test_empty_and_faint_canvases_are_not_solid():
-    assert solid_fraction(np.zeros((28, 28), np.uint8)) == 0.0
-    faint = np.full((28, 28), 100, np.uint8)  # all under the ink level
-    assert solid_fraction(faint) == 0.0
+    blank = np.zeros((28, 28), bool)
+    faint = np.full((1, 28, 28), 100, np.uint8)  # all under the ink level
+    assert solid_fractions(canvases(blank)).tolist() == [0.0]
+    assert solid_fractions(faint).tolist() == [0.0]
+
+
+def test_the_batch_agrees_with_a_plain_erosion_image_by_image():
+    rng = np.random.default_rng(0)
+    masks = [DISC, RING, rng.random((28, 28)) < 0.7, np.ones((28, 28), bool)]
+    batch = solid_fractions(canvases(*masks))
+    for mask, share in zip(masks, batch, strict=True):
+        padded = np.pad(mask.astype(np.float32), 2)
+        inside = extreme_filter(padded, 5, np.minimum)[2:-2, 2:-2]
+        assert share == pytest.approx(inside.sum() / mask.sum())
 
 
 def test_low_confidence_is_uncertain_whatever_the_shape():
-    ring = canvas((RADIUS <= 9) & (RADIUS >= 6.5))
-    assert is_uncertain(UNCERTAIN_BELOW - 1e-6, ring)
-    assert not is_uncertain(UNCERTAIN_BELOW, ring)
+    flags = uncertain_flags(
+        np.array([UNCERTAIN_BELOW - 1e-6, UNCERTAIN_BELOW]), canvases(RING, RING)
+    )
+    assert flags.tolist() == [True, False]

@@ -117,7 +117,7 @@ def run_family(
 @dataclass(frozen=True)
 class Readings:
     """Max softmax of the images read as a digit, and whether the service's rule
-    (``service.imaging.confidence.is_uncertain``) flags each as uncertain."""
+    (``service.imaging.confidence.uncertain_flags``) flags each as uncertain."""
 
     confidence: np.ndarray
     uncertain: np.ndarray
@@ -125,17 +125,18 @@ class Readings:
 
 
 def readings(reader: Reader, rows: list[np.ndarray]) -> Readings:
-    from service.imaging.confidence import SOLID_ABOVE, is_uncertain, solid_fraction
+    from service.imaging.confidence import SOLID_ABOVE, solid_fractions, uncertain_flags
 
     if not rows:
         empty = np.zeros(0)
         return Readings(empty, empty.astype(bool), empty.astype(bool))
-    confidence = reader.probabilities(np.concatenate(rows)).max(axis=1)
-    canvases = [reader.spec.denormalize(row) for row in rows]
+    stacked = np.concatenate(rows)
+    confidence = reader.probabilities(stacked).max(axis=1)
+    canvases = reader.spec.denormalize(stacked)
     return Readings(
         confidence,
-        np.array([is_uncertain(c, v) for c, v in zip(confidence, canvases, strict=True)]),
-        np.array([solid_fraction(canvas) > SOLID_ABOVE for canvas in canvases]),
+        uncertain_flags(confidence, canvases),
+        solid_fractions(canvases) > SOLID_ABOVE,
     )
 
 

@@ -1,8 +1,8 @@
-"""Where a digit reading is too unsure to be trusted: ``is_uncertain``.
+"""Where a digit reading is too unsure to be trusted: ``uncertain_flags``.
 
 A digit reply carries ``uncertain: true`` when its top softmax probability (its
 ``confidence``) is under ``UNCERTAIN_BELOW``, or when the canvas the model saw is a
-solid shape rather than pen strokes (``solid_fraction`` over ``SOLID_ABOVE``); the
+solid shape rather than pen strokes (``solid_fractions`` over ``SOLID_ABOVE``); the
 digit is still given (a half-drawn digit on the web page gets an answer), the flag
 tells the client not to trust it.
 
@@ -41,8 +41,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from service.imaging.morphology import extreme_filter
-
 UNCERTAIN_BELOW = 0.95  # top softmax probability under which a reading is uncertain
 # A canvas whose ink lies mostly deep inside it is a solid shape, not pen strokes
 SOLID_DEPTH = 2  # px of the 28x28 canvas: ink this far from the ink's edge is "inside"
@@ -50,21 +48,30 @@ SOLID_ABOVE = 0.4  # share of the ink inside it over which the ink is a solid sh
 INK_LEVEL = 128  # canvas grey level (0-255) from which a pixel counts as ink
 
 
-def solid_fraction(canvas: np.ndarray) -> float:
-    """The share of a model canvas's ink (uint8, light on dark) lying at least
-    ``SOLID_DEPTH`` px inside it: its erosion by a (2 * depth + 1)-px square."""
-    ink = (canvas >= INK_LEVEL).astype(np.float32)
-    total = float(ink.sum())
-    if total == 0.0:
-        return 0.0
-    inside = extreme_filter(ink, 2 * SOLID_DEPTH + 1, np.minimum)
-    return float(inside.sum()) / total
+def solid_fractions(canvases: np.ndarray) -> np.ndarray:
+    """Per model canvas (uint8 ``[n, height, width]``, light ink on dark), the share of
+    its ink lying at least ``SOLID_DEPTH`` px inside it: what an erosion by a
+    (2 * depth + 1)-px square keeps (outside the canvas is not ink). One vectorised
+    pass for the whole batch."""
+    ink = canvases >= INK_LEVEL
+    depth = SOLID_DEPTH
+    padded = np.pad(ink, ((0, 0), (depth, depth), (depth, depth)))
+    height, width = ink.shape[1:]
+    down = padded[:, 0:height, :].copy()  # eroded along the columns first
+    for shift in range(1, 2 * depth + 1):
+        down &= padded[:, shift : shift + height, :]
+    inside = down[:, :, 0:width].copy()  # then along the rows
+    for shift in range(1, 2 * depth + 1):
+        inside &= down[:, :, shift : shift + width]
+    total = ink.sum(axis=(1, 2))
+    return np.where(total > 0, inside.sum(axis=(1, 2)) / np.maximum(total, 1), 0.0)
 
 
-def is_uncertain(confidence: float, canvas: np.ndarray) -> bool:
-    """Whether a reading is not to be trusted: its confidence is under
+def uncertain_flags(confidences: np.ndarray, canvases: np.ndarray) -> np.ndarray:
+    """Whether each reading is not to be trusted: its confidence is under
     ``UNCERTAIN_BELOW``, or what the model saw is a solid shape, not strokes."""
-    return confidence < UNCERTAIN_BELOW or solid_fraction(canvas) > SOLID_ABOVE
+    solid = solid_fractions(canvases) > SOLID_ABOVE
+    return (np.asarray(confidences) < UNCERTAIN_BELOW) | solid
 
 
-__all__ = ["SOLID_ABOVE", "UNCERTAIN_BELOW", "is_uncertain", "solid_fraction"]
+__all__ = ["SOLID_ABOVE", "UNCERTAIN_BELOW", "solid_fractions", "uncertain_flags"]

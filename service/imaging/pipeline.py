@@ -91,11 +91,12 @@ class ImageSpec:
         """uint8 canvas -> float32 ``(1, height * width)``, C-contiguous."""
         return self._table[canvas.reshape(1, -1)]
 
-    def denormalize(self, row: np.ndarray) -> np.ndarray:
-        """A normalised row back to the uint8 ``(height, width)`` canvas it was made from,
-        exactly: the normalisation is a strictly increasing table of the 256 grey levels."""
-        levels = np.rint((row.astype(np.float64) * self.std + self.mean) * 255.0)
-        return np.clip(levels, 0, 255).astype(np.uint8).reshape(self.height, self.width)
+    def denormalize(self, rows: np.ndarray) -> np.ndarray:
+        """Normalised rows (``[n, height * width]``, or one row) back to the uint8
+        ``[n, height, width]`` canvases they were made from, exactly: the normalisation
+        is a strictly increasing table of the 256 grey levels."""
+        levels = np.rint((rows.astype(np.float64) * self.std + self.mean) * 255.0)
+        return np.clip(levels, 0, 255).astype(np.uint8).reshape(-1, self.height, self.width)
 
 
 def _whole(value: object, name: str) -> int:

@@ -21,7 +21,7 @@ from PIL import Image, ImageDraw
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from service.errors import InvalidInput, MalformedRequest, ServiceError
-from service.imaging.confidence import SOLID_ABOVE, UNCERTAIN_BELOW, is_uncertain
+from service.imaging.confidence import SOLID_ABOVE, UNCERTAIN_BELOW, uncertain_flags
 from service.imaging.pipeline import ImageSpec, preprocess_image
 from service.models.kinds.base import Decoded, KindOptions, ModelKind, Prediction, RequestInput
 from service.models.kinds.base import Route, predict_path
@@ -234,23 +234,23 @@ class ImageClassifier(ModelKind):
         return np.asarray(prepared, dtype=np.float32).reshape(1, -1)
 
     def reply_rows(self, decoded: Decoded, prediction: Prediction) -> list[dict[str, Any]]:
-        rows = []
-        values = self._label_values
+        answers = prediction.answers
+        best = answers.argmax(axis=1)
+        confidences = answers[np.arange(len(answers)), best]
         # what the model saw: a solid shape there is uncertain whatever the confidence
-        canvases = [self.spec.denormalize(prepared) for prepared in prediction.inputs]
-        for index, probabilities in enumerate(prediction.answers.tolist()):
-            best = max(range(len(probabilities)), key=probabilities.__getitem__)
-            confidence = probabilities[best]
-            rows.append(
-                {
-                    "digit": values[best],
-                    "confidence": confidence,
-                    "uncertain": is_uncertain(confidence, canvases[index]),
-                    "probabilities": probabilities,
-                }
-            )
+        canvases = self.spec.denormalize(np.concatenate(list(prediction.inputs)))
+        uncertain = uncertain_flags(confidences, canvases)
+        values = self._label_values
+        rows = [
+            {
+                "digit": values[int(best[index])],
+                "confidence": float(confidences[index]),
+                "uncertain": bool(uncertain[index]),
+                "probabilities": probabilities,
+            }
+            for index, probabilities in enumerate(answers.tolist())
+        ]
         if decoded.options and decoded.options.get("explain"):
             for row, canvas in zip(rows, canvases, strict=True):
                 row["canvas"] = canvas_png_data_url(canvas)
         return rows
-
