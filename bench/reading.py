@@ -170,7 +170,7 @@ def inference_reading(inference: dict[str, Any]) -> list[str]:
 
 
 def version_cost_reading(versions: dict[str, Any]) -> list[str]:
-    """The newest digit version's serving cost per image against the one before it."""
+    """The newest digit version's serving cost per image against the newest single-MLP one."""
     rows, ratios = versions.get("versions") or [], versions.get("ratios") or {}
     if len(rows) != 2 or not ratios:
         return []

@@ -1,5 +1,6 @@
-"""Serving cost per image of each committed digit version, newest against the one
-before it: what an ensemble (or any new model) adds to every request.
+"""Serving cost per image of the newest committed digit version against the newest
+single-MLP version before it: what an ensemble (or any new model) adds to every
+request.
 
 Per version: the ONNX Runtime call per image at batch 1 and 64 (the service's default
 threads for 1 worker), and the same plus the service's preprocessing of a 28x28 PNG
@@ -21,10 +22,22 @@ BATCHES = (1, 64)
 ROUNDS = 3
 
 
+def members_of(folder: Path) -> int:
+    """How many MLPs a digit version averages (1 for a single one)."""
+    meta = json.loads((folder / "metadata.json").read_text())
+    return int(meta.get("training", {}).get("config", {}).get("members") or 1)
+
+
 def digit_versions(root: Path = MODELS_DIR) -> list[Path]:
-    """The newest two digit versions, oldest first."""
+    """The newest digit version, and before it the newest single-MLP one (what an
+    ensemble's cost is judged against), oldest first; else the one before it."""
     folders = [p for p in (root / "digit").iterdir() if p.name.isdigit() and p.is_dir()]
-    return sorted(folders, key=lambda p: int(p.name))[-2:]
+    folders.sort(key=lambda p: int(p.name))
+    if len(folders) < 2:
+        return folders
+    newest, older = folders[-1], folders[:-1]
+    singles = [folder for folder in older if members_of(folder) == 1]
+    return [(singles or older)[-1], newest]
 
 
 def version_costs(min_time_s: float, preprocess_us: float | None) -> dict[str, Any]:

@@ -192,3 +192,23 @@ def test_scaleup_summary_and_report_from_recorded_rounds(tmp_path):
     assert summary(data)[0][4].endswith("**missed**")  # 1.60x
     (tmp_path / "scaleup.json").write_text(json.dumps(data))
     assert "## Scale-up: every core by default" in render(tmp_path)
+
+
+def test_version_cost_judges_the_newest_against_the_newest_single_mlp(tmp_path):
+    import json
+
+    from bench.version_cost import digit_versions
+
+    for version, members in ((1, None), (2, None), (3, 2), (4, 3)):
+        folder = tmp_path / "digit" / str(version)
+        folder.mkdir(parents=True)
+        config = {} if members is None else {"members": members}
+        (folder / "metadata.json").write_text(json.dumps({"training": {"config": config}}))
+    assert [p.name for p in digit_versions(tmp_path)] == ["2", "4"]
+    (tmp_path / "digit" / "1" / "metadata.json").write_text(
+        json.dumps({"training": {"config": {"members": 2}}})
+    )
+    (tmp_path / "digit" / "2" / "metadata.json").write_text(
+        json.dumps({"training": {"config": {"members": 2}}})
+    )
+    assert [p.name for p in digit_versions(tmp_path)] == ["3", "4"]  # no single one: the previous
