@@ -43,6 +43,20 @@ ARCHS: dict[str, Arch] = {
         dropout=0.1,
         description="784-512-512-10, BatchNorm, ReLU, dropout 0.1",
     ),
+    "slim": Arch(
+        hidden=(640, 640),
+        activation=lambda: nn.ReLU(),
+        batch_norm=True,
+        dropout=0.2,
+        description="784-640-640-10, BatchNorm, ReLU, dropout 0.2",
+    ),
+    "mid": Arch(
+        hidden=(768, 768),
+        activation=lambda: nn.ReLU(),
+        batch_norm=True,
+        dropout=0.2,
+        description="784-768-768-10, BatchNorm, ReLU, dropout 0.2",
+    ),
     "wider": Arch(
         hidden=(1024, 1024),
         activation=lambda: nn.ReLU(),
