@@ -29,6 +29,7 @@ ANGLES = 360  # line directions (1 degree each, over the full circle) ...
 SPREAD = 3  # ... an edge pixel votes for its gradient's and this many on either side
 RHO_STEP = 2.0  # pixels per distance bin of the votes
 EDGE_LOG = 0.05  # an edge pixel's log-level changes by at least this per pixel
+BUSIEST = 0.12  # edge pixels over this share of the image: too busy to look (bounds the cost)
 MIN_LENGTH = 0.15  # a shadow's edge is at least this share of the shorter side long...
 MIN_PIXELS = 24  # ... and this many pixels
 MAX_LINES = 16  # strongest lines examined
@@ -79,15 +80,18 @@ def shadow_edges(values: np.ndarray, *, strict: bool = False) -> list[ShadowEdge
     gx = 0.5 * (log[1:-1, 2:] - log[1:-1, :-2])
     strong = np.hypot(gx, gy) > EDGE_LOG
     ys, xs = np.nonzero(strong)
-    if ys.size == 0:
-        return []
+    if ys.size == 0 or ys.size > BUSIEST * strong.size:
+        return []  # nothing, or too much (texture, noise) to tell a shadow's edge in
     angle = np.arctan2(gy[ys, xs], gx[ys, xs])  # towards the lighter side
     ys, xs = (ys + 1).astype(np.float32), (xs + 1).astype(np.float32)
     bins = np.round(angle / (2 * np.pi) * ANGLES).astype(np.intp) % ANGLES
     min_length = max(MIN_LENGTH * min(height, width), MIN_PIXELS)
     found = []
     for peak in _peaks(ys, xs, bins, height, width, min_length):
-        theta, rho, segments = _segments(ys, xs, bins, *peak, min_length)
+        # Only the pixels of nearby directions can be the line's (and its refit's).
+        near = np.abs((bins - round(peak[0] / (2 * np.pi) * ANGLES)) % ANGLES - ANGLES // 2)
+        near = near >= ANGLES // 2 - 2 * SPREAD
+        theta, rho, segments = _segments(ys[near], xs[near], bins[near], *peak, min_length)
         normal = np.array([np.cos(theta), np.sin(theta)], dtype=np.float32)
         for start, stop in segments:
             edge = _shadow_edge(values, normal, rho, start, stop, strict)
