@@ -15,7 +15,9 @@ Steps, all vectorised numpy on the (at most 512x512) working image:
    paper the residual is divided by the local illumination, since ink contrast
    scales with it. Ruled and grid lines are subtracted (``service.imaging.lines``),
    then a hard shadow's narrow wedges are grown back into the background from its
-   wide parts (``service.imaging.regrow``).
+   wide parts (``service.imaging.regrow``), and a whole hard shadow from just inside
+   its long straight edges (``service.imaging.edges``), however narrow it is against
+   the opening; a uniform border holding such an edge is a photo's, too.
 3. Noise floor and contrast stretch. The background's robust spread (MAD) gives a
    floor below which everything is background; the typical full-ink level maps to
    255. Too little contrast above the noise means there is no digit.
