@@ -15,7 +15,9 @@ Steps, all vectorised numpy on the (at most 512x512) working image:
    paper the residual is divided by the local illumination, since ink contrast
    scales with it. Ruled and grid lines are subtracted (``service.imaging.lines``),
    then a hard shadow's narrow wedges are grown back into the background from its
-   wide parts (``service.imaging.regrow``).
+   wide parts (``service.imaging.regrow``), and a whole hard shadow from just inside
+   its long straight edges (``service.imaging.edges``), however narrow it is against
+   the opening; a uniform border holding such an edge is a photo's, too.
 3. Noise floor and contrast stretch. The background's robust spread (MAD) gives a
    floor below which everything is background; the typical full-ink level maps to
    255. Too little contrast above the noise means there is no digit.
@@ -28,6 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 from service.errors import NoDigitFound
+from service.imaging.edges import shadow_edges, shadow_seeds
 from service.imaging.levels import NO_DIGIT, border_pixels
 from service.imaging.lines import remove_lines
 from service.imaging.morphology import opening
@@ -51,6 +54,9 @@ MIN_LEVEL = 8.0  # background level floor for relative contrast
 REGROW_SHARE = 0.05  # a shadow's sliver is within this share of the paper's level of it
 REGROW_ROOM = 5  # ... grown only where the image is this many openings wide
 STROKE_LEVEL = 0.6  # share of the ink's contrast that counts as stroke for its width
+SHADOW_EDGE_STROKES = 8.0  # inside a uniform border, a shadow's edge is this many widths long
+SHADOW_LEVEL_TOL = 0.1  # ... the pen's width judged without pixels this near a shadow's level
+SHADOW_UNDER_INK = 0.1  # ... and the ink darker than the shadow by this share of its level
 SQRT6 = 6.0**0.5  # deviation of a second difference of unit-deviation noise
 
 
@@ -65,10 +71,12 @@ def ink_image(gray: np.ndarray) -> np.ndarray:
             level = _median(gray.reshape(-1))
         residual = gray - level
         darkest, lightest = _extremes(residual)
-        if -darkest > lightest:  # dark ink on a light background
+        paper = -darkest > lightest
+        if paper:  # dark ink on a light background
             np.negative(residual, out=residual)
             lightest = -darkest
-        if not hard_shadow(residual, lightest):
+        shadowed = paper and _shadow_edges(gray, residual, lightest)
+        if not (shadowed or hard_shadow(residual, lightest)):
             return _stretch(residual, lightest, drawn=True)
     # A photo. A median surface of cells too large for any stroke to fill gives the
     # polarity, judged by contrast relative to the local level (illumination multiplies
@@ -96,22 +104,45 @@ def ink_image(gray: np.ndarray) -> np.ndarray:
     level = _median(paper.reshape(-1)[::7])
     residual *= level / paper
     remove_lines(residual)
-    if size * REGROW_ROOM > min(gray.shape):
-        # The digit fills much of the image (a crop): a wide region may be its own
-        # (a blurred stroke, a filled loop), not a shadow.
-        return _stretch(residual, _extremes(residual)[1])
     # Hard shadows: their narrow wedges and slivers are background too (grown back
-    # from the shadow's wide parts), once the lines, long but thin, are gone.
+    # from the shadow's wide parts), once the lines, long but thin, are gone; and so
+    # is a whole shadow found by its long straight edges, however narrow it is
+    # against the pen (grown from just inside those edges).
     # Where the background is grown, the residual is exactly zero: the noise is judged
     # before, where it is everywhere the same.
     light = surface + residual * (paper / level)
-    grown = regrow(light, surface, REGROW_SHARE * level)
+    seeds = shadow_seeds(255.0 - light)
+    # The digit fills much of the image (a crop): a wide region may be its own (a
+    # blurred stroke, a filled loop), not a shadow; only straight edges tell.
+    roomy = size * REGROW_ROOM <= min(gray.shape)
+    tol = REGROW_SHARE * level
+    grown = regrow(light, surface, tol) if roomy else surface
+    if seeds.any():
+        shadow = regrow(light, surface, tol, seeds=seeds)
+        grown = grown if shadow is surface else np.maximum(grown, shadow)
     if grown is surface:
         return _stretch(residual, _extremes(residual)[1])
     noise = _noise(residual, drawn=False)
     residual = light - grown
     residual *= level / np.maximum(255.0 - grown, 1.0)
     return _stretch(residual, _extremes(residual)[1], noise=noise)
+
+
+def _shadow_edges(gray: np.ndarray, residual: np.ndarray, lightest: float) -> bool:
+    """Whether paper with a uniform border holds a hard shadow's long straight edge: long
+    against the pen, too (a thick or blocky stroke has straight edges a few widths long).
+    The pen's width is judged without the pixels at the shadows' levels."""
+    # The pen is darker than a shadow: a "shadow" as dark as the darkest ink is the
+    # digit itself (a thick, flat stroke with straight edges).
+    ink = _extremes(gray)[0]
+    edges = [e for e in shadow_edges(gray, strict=True) if ink < (1.0 - SHADOW_UNDER_INK) * e.level]
+    if not edges:
+        return False
+    strokes = residual > STROKE_LEVEL * lightest
+    for edge in edges:
+        strokes &= np.abs(gray - edge.level) > SHADOW_LEVEL_TOL * edge.level
+    least = SHADOW_EDGE_STROKES * stroke_width(strokes)
+    return any(edge.length >= least for edge in edges)
 
 
 def _stretch(

@@ -40,12 +40,22 @@ LIT_WINDOW = 0.25  # the lit paper level is the lightest within this share of th
 
 
 def regrow(
-    light: np.ndarray, opening: np.ndarray, tol: float, *, shadows_only: bool = True
+    light: np.ndarray,
+    opening: np.ndarray,
+    tol: float,
+    *,
+    shadows_only: bool = True,
+    seeds: np.ndarray | None = None,
 ) -> np.ndarray:
     """``opening`` (a background under ``light``, the negative of paper: ink is high)
     grown into the narrow parts of wide regions: wherever ``light`` is reached from it
     by steps of at most ``tol``; ``shadows_only``: only from levels a shadow on the
-    paper can have, and no darker."""
+    paper can have, and no darker.
+
+    ``seeds`` (bool, optional): grow from these pixels instead, at their own level
+    (found inside hard shadows by their straight edges, ``service.imaging.edges``),
+    down to the darkest of them (a shadow's depth is then known, not assumed); the
+    opening is still the background wherever nothing grows."""
     height, width = light.shape
     factor = max(1, -(-max(height, width) // COARSE_SIDE))
     coarse_light = _max_pool(light, factor)
@@ -56,7 +66,14 @@ def regrow(
         lit = 255.0 - extreme_filter(coarse_open, window, np.minimum)
         deepest = 255.0 - (1.0 - SHADOW_DEPTH) * lit
         shallowest = 255.0 - (1.0 - SHALLOWEST) * lit
-    grown = np.minimum(coarse_open, deepest)
+    if seeds is None:
+        grown = np.minimum(coarse_open, deepest)
+    else:
+        # A cell's seed level is its seeds' own (not a stroke's beside them).
+        grown = _max_pool(np.where(seeds, light, -np.inf), factor)
+        if not np.isfinite(grown).any():
+            return opening
+        deepest = np.float32(grown.max() + tol)
     for step in range(MAX_PASSES):
         near = _dilate3(grown)
         take = (coarse_light <= near + tol) & (near >= shallowest)
