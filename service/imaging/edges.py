@@ -25,16 +25,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-ANGLES = 360  # line directions (1 degree each, over the full circle) ...
-SPREAD = 3  # ... an edge pixel votes for its gradient's and this many on either side
-RHO_STEP = 2.0  # pixels per distance bin of the votes
-EDGE_LOG = 0.05  # an edge pixel's log-level changes by at least this per pixel
-BUSIEST = 0.12  # edge pixels over this share of the image: too busy to look (bounds the cost)
+from service.imaging.hough import edge_pixels, strongest_lines
+
 MIN_LENGTH = 0.15  # a shadow's edge is at least this share of the shorter side long...
 MIN_PIXELS = 24  # ... and this many pixels
 MAX_LINES = 16  # strongest lines examined
-EDGE_THICKNESS = 1.5  # edge pixels across a sharp edge, at least (for the votes)
-NEAR = 2.0  # pixels from the line that support it
 GAP = 6.0  # pixels along the line that a segment may skip
 STEP_OUT = 3  # pixels from the edge where its two levels are read...
 FLAT_OUT = 8  # ... and how far the dark side stays at its level (a stroke does not)
@@ -74,27 +69,15 @@ def shadow_edges(values: np.ndarray, *, strict: bool = False) -> list[ShadowEdge
     height, width = values.shape
     if min(height, width) < 4 * FLAT_OUT:
         return []
-    log = np.log(np.maximum(values, 1.0)).astype(np.float32)
-    log = _box3(log)
-    gy = 0.5 * (log[2:, 1:-1] - log[:-2, 1:-1])
-    gx = 0.5 * (log[1:-1, 2:] - log[1:-1, :-2])
-    strong = np.hypot(gx, gy) > EDGE_LOG
-    ys, xs = np.nonzero(strong)
-    if ys.size == 0 or ys.size > BUSIEST * strong.size:
+    pixels = edge_pixels(values)
+    if pixels is None:
         return []  # nothing, or too much (texture, noise) to tell a shadow's edge in
-    angle = np.arctan2(gy[ys, xs], gx[ys, xs])  # towards the lighter side
-    ys, xs = (ys + 1).astype(np.float32), (xs + 1).astype(np.float32)
-    bins = np.round(angle / (2 * np.pi) * ANGLES).astype(np.intp) % ANGLES
     min_length = max(MIN_LENGTH * min(height, width), MIN_PIXELS)
     found = []
-    for peak in _peaks(ys, xs, bins, height, width, min_length):
-        # Only the pixels of nearby directions can be the line's (and its refit's).
-        near = np.abs((bins - round(peak[0] / (2 * np.pi) * ANGLES)) % ANGLES - ANGLES // 2)
-        near = near >= ANGLES // 2 - 2 * SPREAD
-        theta, rho, segments = _segments(ys[near], xs[near], bins[near], *peak, min_length)
-        normal = np.array([np.cos(theta), np.sin(theta)], dtype=np.float32)
-        for start, stop in segments:
-            edge = _shadow_edge(values, normal, rho, start, stop, strict)
+    for line in strongest_lines(pixels, min_length, MAX_LINES):
+        normal = np.array([np.cos(line.theta), np.sin(line.theta)], dtype=np.float32)
+        for start, stop in _segments(line.along, min_length):
+            edge = _shadow_edge(values, normal, line.rho, start, stop, strict)
             if edge is not None:
                 found.append(edge)
     return found
@@ -109,66 +92,16 @@ def shadow_seeds(values: np.ndarray) -> np.ndarray:
     return seeds
 
 
-def _peaks(
-    ys: np.ndarray, xs: np.ndarray, bins: np.ndarray, height: int, width: int, least: float
-) -> list[tuple[float, float]]:
-    """(direction, distance) of the strongest lines: each edge pixel votes for the lines
-    through it across its own gradient direction, give or take ``SPREAD`` degrees."""
-    reach = int(np.hypot(height, width) / RHO_STEP) + 2
-    centres = (np.arange(ANGLES) * 2 * np.pi / ANGLES).astype(np.float32)
-    b = (bins[None, :] + np.arange(-SPREAD, SPREAD + 1)[:, None]) % ANGLES
-    rho = xs * np.cos(centres[b]) + ys * np.sin(centres[b])
-    r = np.round(rho / RHO_STEP).astype(np.intp) + reach
-    votes = np.bincount((b * 2 * reach + r).reshape(-1), minlength=ANGLES * 2 * reach)
-    grid = votes.reshape(ANGLES, 2 * reach)
-    # Local maxima over neighbouring directions (circular) and distances, separably.
-    padded = np.concatenate((grid[-SPREAD:], grid, grid[:SPREAD]))
-    around = padded[:ANGLES].copy()
-    for i in range(1, 2 * SPREAD + 1):
-        np.maximum(around, padded[i : i + ANGLES], out=around)
-    padded = np.pad(around, ((0, 0), (2, 2)))
-    around = np.max([padded[:, j : j + 2 * reach] for j in range(5)], axis=0)
-    # A sharp edge is two pixels thick or more, each voting once for its line.
-    peak = (grid >= around) & (grid >= EDGE_THICKNESS * least)
-    flat = np.flatnonzero(peak.reshape(-1))
-    order = flat[np.argsort(grid.reshape(-1)[flat])[::-1][:MAX_LINES]]
-    return [
-        (float(centres[i // (2 * reach)]), float((i % (2 * reach) - reach) * RHO_STEP))
-        for i in order
-    ]
-
-
-def _segments(
-    ys: np.ndarray,
-    xs: np.ndarray,
-    bins: np.ndarray,
-    theta: float,
-    rho: float,
-    least: float,
-) -> tuple[float, float, list[tuple[float, float]]]:
-    """The line refitted to its own edge pixels (direction, distance), and the
-    stretches of them along it (positions) with no gap over ``GAP``, at least ``least``
-    long. The votes' bins are coarse: the line is fitted again to the pixels near it."""
-    for reach in (NEAR + RHO_STEP, NEAR):
-        centre = round(theta / (2 * np.pi) * ANGLES) % ANGLES
-        turn = np.abs((bins - centre + ANGLES // 2) % ANGLES - ANGLES // 2)
-        cos, sin = np.cos(theta), np.sin(theta)
-        offset = xs * cos + ys * sin - rho
-        own = (turn <= SPREAD) & (np.abs(offset) <= reach)
-        if np.count_nonzero(own) < least:
-            return theta, rho, []
-        along = -xs[own] * sin + ys[own] * cos
-        if reach > NEAR:  # offset = a + b * along, least squares: turn and shift the line
-            slope, shift = np.polyfit(along, offset[own], 1)
-            turn_by = float(np.arctan(slope))
-            theta, rho = theta - turn_by, (rho + float(shift)) * float(np.cos(turn_by))
-    along = np.sort(along)
+def _segments(along: np.ndarray, least: float) -> list[tuple[float, float]]:
+    """The stretches of a line's pixels (sorted positions along it) with no gap over
+    ``GAP``, at least ``least`` long."""
+    if along.size == 0:
+        return []
     breaks = np.flatnonzero(np.diff(along) > GAP)
     starts = np.concatenate(([0], breaks + 1))
     stops = np.concatenate((breaks, [along.size - 1]))
     keep = along[stops] - along[starts] >= least
-    pairs = zip(along[starts[keep]].tolist(), along[stops[keep]].tolist(), strict=True)
-    return theta, rho, list(pairs)
+    return list(zip(along[starts[keep]].tolist(), along[stops[keep]].tolist(), strict=True))
 
 
 def _shadow_edge(
@@ -227,10 +160,3 @@ def _a_stroke(read: Callable[[float], np.ndarray], level: float, length: float) 
     widths = depths[lighter[:, ended].argmax(axis=0)]
     low, middle, high = np.percentile(widths, (25, 50, 75))
     return bool(high - low <= max(BAND_SPREAD * middle, 2.0) or length < BAND_LENGTH * middle)
-
-
-def _box3(values: np.ndarray) -> np.ndarray:
-    """3x3 mean, edges replicated."""
-    padded = np.pad(values, 1, mode="edge")
-    rows = padded[:-2] + padded[1:-1] + padded[2:]
-    return (rows[:, :-2] + rows[:, 1:-1] + rows[:, 2:]) / 9.0
