@@ -48,12 +48,11 @@ class Line:
     along: np.ndarray
 
 
-def edge_pixels(values: np.ndarray, floor: float = 1.0) -> EdgePixels | None:
-    """The fast-changing pixels of ``values`` (3x3-smoothed log, levels under ``floor``
-    raised to it: in the log, a dark surface's noise is as strong as an edge), or None
-    where there are none or too many (texture, noise) to tell lines in."""
+def edge_pixels(values: np.ndarray) -> EdgePixels | None:
+    """The fast-changing pixels of ``values`` (3x3-smoothed log), or None where there
+    are none or too many (texture, noise) to tell lines in."""
     height, width = values.shape
-    log = np.log(np.maximum(values, floor)).astype(np.float32)
+    log = np.log(np.maximum(values, 1.0)).astype(np.float32)
     log = _box3(log)
     gy = 0.5 * (log[2:, 1:-1] - log[:-2, 1:-1])
     gx = 0.5 * (log[1:-1, 2:] - log[1:-1, :-2])

@@ -23,7 +23,6 @@ import numpy as np
 from service.imaging.levels import border_pixels
 from service.imaging.morphology import closing
 from service.imaging.regrow import regrow
-from service.imaging.sides import crop_to_sides, find_sides, share_inside
 
 GRID = 48  # coarse cells along the shorter side
 DRAWN_BORDER = 2.0  # a border this uniform (p90 - p10) is a drawing's canvas, not a table
@@ -39,7 +38,6 @@ MIN_STEP_LIGHTER = 10.0  # a sheet on a lighter table: this many grey levels dar
 LIGHTER_RATIO = 0.8  # ... and at least this share of the table's level (a shadow is darker)
 EVEN_TABLE = 12.0  # ... on a table whose cells vary (p90 - p10) by at most this much ...
 STEP_OVER_SPREAD = 2.0  # ... and that many times less than the step
-WITHIN = 0.9  # the grey levels' sheet is kept if this share of its box is within the sides
 MIN_SIDES = 1  # table on at least this many sides of the sheet
 SIDE_CELLS = 2  # a side has table if this many cell rows (or columns) of it are outside
 LINE_SHARE = 0.25  # a cell row or column is part of the sheet if this share is light
@@ -61,30 +59,21 @@ def isolate_sheet(gray: np.ndarray) -> np.ndarray:
     height, width = gray.shape
     if min(height, width) < MIN_SIDE or _drawn(gray):
         return gray
-    found = _find_sheet(gray, gray, lighter_table=False)
-    # A hard shadow across sheet and table can make the grey levels' search keep the
-    # wrong part, or nothing: the sheet's straight sides decide, unless the grey
-    # levels' sheet lies within them (the lit part of it, which the ink needs less
-    # help with).
-    sides = find_sides(gray)
-    if sides is not None and (found is None or share_inside(sides, found[1]) < WITHIN):
-        return crop_to_sides(gray, sides)
-    if found is not None:
-        return found[0]
+    sheet = _find_sheet(gray, gray, lighter_table=False)
+    if sheet is not None:
+        return sheet
     # A sheet on a lighter table (a white desk): the same search on the negative, the
     # sheet a little darker than its surround but still a paper's level, far lighter
     # than any ink or shadow.
     inverted = 255.0 - gray
-    found = _find_sheet(inverted, gray, lighter_table=True)
-    return gray if found is None else np.subtract(255.0, found[0], out=found[0])
+    sheet = _find_sheet(inverted, gray, lighter_table=True)
+    return gray if sheet is None else np.subtract(255.0, sheet, out=sheet)
 
 
-def _find_sheet(
-    values: np.ndarray, gray: np.ndarray, *, lighter_table: bool
-) -> tuple[np.ndarray, tuple[int, int, int, int]] | None:
+def _find_sheet(values: np.ndarray, gray: np.ndarray, *, lighter_table: bool) -> np.ndarray | None:
     """The light sheet of ``values`` (``gray``, or its negative for a lighter table),
-    cropped and its surround painted, with its box in pixels, or None. ``gray`` is the
-    photo itself, for the check on writing in the surround."""
+    cropped and its surround painted, or None. ``gray`` is the photo itself, for the
+    check on writing in the surround."""
     height, width = values.shape
     min_step = MIN_STEP_LIGHTER if lighter_table else MIN_STEP
     cell = min(height, width) // GRID
@@ -131,8 +120,7 @@ def _find_sheet(
         return None  # a soft edge: the penumbra of a shadow, not the edge of a sheet
     if _marked(gray, cell, box):
         return None  # writing in the surround: paper in a hard shadow, not a table
-    pixels = (top * cell, bottom * cell, left * cell, right * cell)
-    return _crop_and_paint(values, coarse, light, cell, box), pixels
+    return _crop_and_paint(values, coarse, light, cell, box)
 
 
 def _crop_and_paint(
