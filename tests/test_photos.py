@@ -172,7 +172,7 @@ def reader(committed_model: Callable[[str], ModelVersion]) -> Reader:
     return make_reader(committed_model("digit"))
 
 
-THRESHOLD_MODEL_VERSION = 3  # UNCERTAIN_BELOW was last measured on this digit version
+THRESHOLD_MODEL_VERSION = 4  # UNCERTAIN_BELOW was last measured on this digit version
 
 
 @pytest.fixture(scope="module")
@@ -190,17 +190,17 @@ def mnist(mnist_dir: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 # Accuracy floors: the figures measured on the 100 photos a family of the slow test
-# with the newest model (docs/photos.md, digit v3 through the sixth round's
-# preprocessing: table-flat 96%, table-textured 94%, hard-shadow 76%, ruled 97%, grid
-# 95%, full-frame 97%), less two or three photos. Where they are under 95%, the 95% bar
+# with the newest model (docs/photos.md, digit v4 through the seventh round's
+# preprocessing: table-flat 96%, table-textured 93%, hard-shadow 74%, ruled 96%, grid
+# 94%, full-frame 97%), less two or three photos. Where they are under 95%, the 95% bar
 # of the issue is not reached yet (see docs/photos.md, "Not reached"). The quick test
 # (20 photos, 1200 px) checks them less 10 points.
 FLOORS = {
     "table-flat": 0.93,
-    "table-textured": 0.91,
-    "hard-shadow": 0.73,
-    "ruled": 0.94,
-    "grid": 0.92,
+    "table-textured": 0.90,
+    "hard-shadow": 0.71,
+    "ruled": 0.93,
+    "grid": 0.91,
     "full-frame": 0.94,
 }
 QUICK = 20  # photos a family in the quick test (1000-1500 px: cheap to make)
@@ -240,8 +240,9 @@ def test_a_blank_sheet_has_no_digit() -> None:
 def test_right_digits_are_confident(
     mnist: tuple[np.ndarray, np.ndarray], threshold_reader: Reader
 ) -> None:
-    """Measured on the 10000 with digit v3: 98.4% of the right readings not flagged
-    uncertain, 90% of the wrong ones flagged, none for a solid shape; here the first 500."""
+    """Measured on the 10000 with digit v4: 98.4% of the right readings not flagged
+    uncertain, 90% of the wrong ones flagged, one right one for a solid shape; here the
+    first 500."""
     read, right = digit_readings(*mnist, threshold_reader, 500)
     assert right.mean() >= 0.99
     assert (~read.uncertain[right]).mean() >= 0.97
@@ -255,11 +256,11 @@ NON_DIGIT_MOST_TRUSTED = {"face": 3, "landscape": 2, "text": 6, "texture": 2}
 
 @pytest.mark.parametrize("kind", NON_DIGITS)
 def test_non_digits_are_refused_or_uncertain(kind: str, threshold_reader: Reader) -> None:
-    """Measured on 100 of each with digit v3, trusted (neither refused nor flagged
-    uncertain): faces 9%, landscapes 2% (25% on the confidence alone: their sun, a
+    """Measured on 100 of each with digit v4, trusted (neither refused nor flagged
+    uncertain): faces 2%, landscapes 2% (20% on the confidence alone: their sun, a
     filled disc, reads as a confident "0"; the solid-shape test flags it), lines of
-    text (which often hold real digits) 18%, textures 0%. 20 here: 1, 0, 3 and 0 of
-    them are trusted on v3."""
+    text (which often hold real digits) 28%, textures 1%. 20 here: 0, 0, 4 and 0 of
+    them are trusted on v4."""
     read, refused = non_digit_readings(kind, threshold_reader, 20)
     assert refused + read.confidence.size == 20
     trusted = int((~read.uncertain).sum())

@@ -1,4 +1,4 @@
-"""The newest committed digit model (models/digit/3) on digits unlike MNIST's scans,
+"""The newest committed digit model (models/digit/4) on digits unlike MNIST's scans,
 through the service's own preprocessing and ONNX Runtime, and its calibration record."""
 
 from __future__ import annotations
@@ -14,29 +14,29 @@ from service.imaging.pipeline import ImageSpec, preprocess_image
 from service.models.repository import list_versions
 from training.digit import families
 
-VERSION = 3
+VERSION = 4
 COUNT = 400  # images per family here (docs/training.md reports 1000)
-# Accuracy of models/digit/3 on the first COUNT images of each family, as measured
-# (python -m training.digit.evaluate_families --model models/digit/3 --count 400), minus
+# Accuracy of models/digit/4 on the first COUNT images of each family, as measured
+# (python -m training.digit.evaluate_families --model models/digit/4 --count 400), minus
 # one image's worth of slack for ONNX Runtime builds that round differently.
 MEASURED = {
-    "rotate-slant": 0.98,
-    "jpeg-q60": 0.9925,
-    "thin": 0.985,
-    "lowres-10-16": 0.99,
-    "colour": 0.9925,
+    "rotate-slant": 0.9825,
+    "jpeg-q60": 0.995,
+    "thin": 0.9875,
+    "lowres-10-16": 0.995,
+    "colour": 0.995,
     # Thick and blurred digits cropped as tightly as MNIST's: not refused as "no digit
     # found" (the ink stage judges the noise by the border), thick strokes thinned.
-    "thick": 0.9725,
-    "blur": 0.9725,
+    "thick": 0.9775,
+    "blur": 0.97,
 }
 SLACK = 1.5 / COUNT
 # The same on the 1000 images of docs/training.md's table, each family's 97% bar (slow).
-MEASURED_FULL = {"thick": 0.978, "blur": 0.981}
+MEASURED_FULL = {"thick": 0.982, "blur": 0.983}
 FULL_COUNT = 1000
-# The issue asked for 99.5%; make train's recipe reads 99.48% at seed 0, the published
-# model (docs/training.md: 99.46-99.53% for the ensembles tried): this pins what was reached.
-TARGET_ACCURACY = 0.9948
+# The issue asks for 99.5%: make train's recipe (three MLPs) reads 99.51% at seed 0,
+# the published model (docs/training.md has the other seeds).
+TARGET_ACCURACY = 0.995
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +74,7 @@ def test_metadata_records_accuracy_calibration_and_recipe(meta, version_folder):
     assert metrics["median_confidence_correct"] > 0.99
     config = meta["training"]["config"]
     assert config["label_smoothing"] == 0.0 and config["augmentation"]["name"] == "wild"
-    assert config["members"] == 2 and len(metrics["member_test_accuracy"]) == 2
+    assert config["members"] == 3 and len(metrics["member_test_accuracy"]) == 3
     assert "temperature" in config["calibration"]
     assert (version_folder / "reliability_diagram.png").is_file()
     assert "reliability_diagram.png" in meta["artifacts"]

@@ -80,8 +80,8 @@ ARCHS["wider-deskew"] = Arch(
     deskew=True,
     description="deskewed, then 784-1024-1024-10, BatchNorm, ReLU, dropout 0.2",
 )
-# one per member, cycling: the default ensemble pairs a plain and a deskewing MLP
-DEFAULT_ARCHS: tuple[str, ...] = ("wider",)
+# one per member, cycling
+DEFAULT_ARCHS: tuple[str, ...] = ("slim",)
 
 
 def parse_archs(text: str) -> tuple[str, ...]:

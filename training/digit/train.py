@@ -36,7 +36,7 @@ from training.errors import UsageError
 from training.gates import require_at_least
 from training.runlog import progress
 
-DEFAULTS = {"epochs": 100, "lr": 3e-3, "batch_size": 256, "members": 2}
+DEFAULTS = {"epochs": 130, "lr": 3e-3, "batch_size": 256, "members": 3}
 WEIGHT_DECAY = 1e-4
 LABEL_SMOOTHING = 0.0
 EMA_DECAY = 0.999
