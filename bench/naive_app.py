@@ -21,7 +21,8 @@ from torch import nn
 from torchvision import transforms
 
 from bench import newest_version
-from training.digit.model import ARCHS, IN_FEATURES, NUM_CLASSES, build_model
+from training.digit.ensemble import MeanLogits
+from training.digit.model import ARCHS, IN_FEATURES, NUM_CLASSES, build_model, member_archs
 
 
 class PassModel(nn.Module):
@@ -68,10 +69,29 @@ def eager_digit_model(arch: str, state: dict[str, torch.Tensor]) -> nn.Module:
     return nn.Sequential(*layers)
 
 
+def eager_digit_ensemble(config: dict, state: dict[str, torch.Tensor]) -> nn.Module:
+    """The committed digit model rebuilt eagerly: one MLP, or ``MeanLogits`` of its
+    members (``config["arch"]``: one name, or one per member, cycling)."""
+    archs = config["arch"]
+    archs = [archs] if isinstance(archs, str) else list(archs)
+    members = int(config.get("members") or 1)
+    if members == 1 and not any(key.startswith("members.") for key in state):
+        model = eager_digit_model(archs[0], state)
+        model.load_state_dict(state)
+        return model
+    built = []
+    for index, arch in enumerate(member_archs(archs, members)):
+        prefix = f"members.{index}."
+        own = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+        own = {k: v for k, v in own.items() if not k.endswith((".rows", ".cols"))}
+        member = eager_digit_model(arch, own)
+        member.load_state_dict(own)
+        built.append(member)
+    return MeanLogits(built)
+
+
 digit_meta = json.loads((newest_version("digit") / "metadata.json").read_text())
-digit_state = committed_weights("digit")
-digit_model = eager_digit_model(digit_meta["training"]["config"]["arch"], digit_state)
-digit_model.load_state_dict(digit_state)
+digit_model = eager_digit_ensemble(digit_meta["training"]["config"], committed_weights("digit"))
 digit_model.eval()
 pass_model = PassModel()
 pass_model.load_state_dict(committed_weights("pass"))
