@@ -65,6 +65,16 @@ def devices() -> list[str]:
     return ["cpu", "cuda"] if nvidia_gpu_count() > 0 else ["cpu"]
 
 
+def describe_version(config: dict[str, Any]) -> str | None:
+    """The network as the metadata records it, with the number of MLPs averaged."""
+    architecture = config.get("architecture")
+    members = int(config.get("members") or 1)
+    if architecture is None or members == 1:
+        return architecture
+    each = "" if " + (" in architecture else "each "
+    return f"mean logits of {members} MLPs, {each}{architecture}"
+
+
 def run_inference(
     batch_sizes: Sequence[int] = BATCH_SIZES, min_time_s: float = MIN_TIME_S
 ) -> dict[str, Any]:
@@ -115,7 +125,7 @@ def run_inference(
     return {
         "benchmark": "inference",
         "model": f"digit/{version.name}",
-        "architecture": meta.get("training", {}).get("config", {}).get("architecture"),
+        "architecture": describe_version(meta.get("training", {}).get("config", {})),
         "service_threads": default,
         "cores": cores,
         "min_time_s": min_time_s,
