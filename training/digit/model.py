@@ -30,56 +30,34 @@ class Arch:
     description: str = ""
 
 
+def batch_norm_relu(hidden: Sequence[int], dropout: float, *, deskew: bool = False) -> Arch:
+    """Linear (no bias), BatchNorm, ReLU and dropout per hidden layer, described by its
+    widths (``784-640-640-10, BatchNorm, ReLU, dropout 0.2``)."""
+    widths = "-".join(str(width) for width in (IN_FEATURES, *hidden, NUM_CLASSES))
+    return Arch(
+        hidden=tuple(hidden),
+        activation=lambda: nn.ReLU(),
+        batch_norm=True,
+        dropout=dropout,
+        deskew=deskew,
+        description=("deskewed, then " if deskew else "")
+        + f"{widths}, BatchNorm, ReLU, dropout {dropout:g}",
+    )
+
+
 ARCHS: dict[str, Arch] = {
     "seed": Arch(
         hidden=(200, 200),
         activation=lambda: nn.LeakyReLU(),
         description="classic 784-200-200-10, LeakyReLU",
     ),
-    "wide": Arch(
-        hidden=(512, 512),
-        activation=lambda: nn.ReLU(),
-        batch_norm=True,
-        dropout=0.1,
-        description="784-512-512-10, BatchNorm, ReLU, dropout 0.1",
-    ),
-    "slim": Arch(
-        hidden=(640, 640),
-        activation=lambda: nn.ReLU(),
-        batch_norm=True,
-        dropout=0.2,
-        description="784-640-640-10, BatchNorm, ReLU, dropout 0.2",
-    ),
-    "mid": Arch(
-        hidden=(768, 768),
-        activation=lambda: nn.ReLU(),
-        batch_norm=True,
-        dropout=0.2,
-        description="784-768-768-10, BatchNorm, ReLU, dropout 0.2",
-    ),
-    "wider": Arch(
-        hidden=(1024, 1024),
-        activation=lambda: nn.ReLU(),
-        batch_norm=True,
-        dropout=0.2,
-        description="784-1024-1024-10, BatchNorm, ReLU, dropout 0.2",
-    ),
-    "deep": Arch(
-        hidden=(1024, 1024, 1024),
-        activation=lambda: nn.ReLU(),
-        batch_norm=True,
-        dropout=0.2,
-        description="784-1024-1024-1024-10, BatchNorm, ReLU, dropout 0.2",
-    ),
+    "wide": batch_norm_relu((512, 512), 0.1),
+    "slim": batch_norm_relu((640, 640), 0.2),
+    "mid": batch_norm_relu((768, 768), 0.2),
+    "wider": batch_norm_relu((1024, 1024), 0.2),
+    "deep": batch_norm_relu((1024, 1024, 1024), 0.2),
+    "wider-deskew": batch_norm_relu((1024, 1024), 0.2, deskew=True),
 }
-ARCHS["wider-deskew"] = Arch(
-    hidden=(1024, 1024),
-    activation=lambda: nn.ReLU(),
-    batch_norm=True,
-    dropout=0.2,
-    deskew=True,
-    description="deskewed, then 784-1024-1024-10, BatchNorm, ReLU, dropout 0.2",
-)
 # one per member, cycling
 DEFAULT_ARCHS: tuple[str, ...] = ("slim",)
 
