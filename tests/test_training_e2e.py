@@ -4,36 +4,19 @@ published into a temporary repository, then checked the way the service reads it
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-from training_support import digit_accuracies
+from training_support import digit_accuracies, train_digit
 
 from service.models.repository import sha256_file
 from training.metadata import portable_path
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.e2e
 def test_digit_trains_one_epoch_and_publishes(tmp_path, mnist_dir):
     repository = tmp_path / "models"
-    command = [
-        sys.executable, "-m", "training", "digit",
-        "--data-dir", str(mnist_dir),
-        "--repository", str(repository),
-        "--runs-dir", str(tmp_path / "runs"),
-        "--epochs", "1",
-        "--members", "1",  # two: tests/test_training_ensemble.py
-        "--train-limit", "5000",
-        "--min-accuracy", "0.8",
-    ]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    done = subprocess.run(command, capture_output=True, text=True, timeout=240, env=env)
-    assert done.returncode == 0, done.stderr[-2000:]
+    # --members 2: tests/test_training_ensemble.py
+    done = train_digit(tmp_path, mnist_dir, "--members", "1", "--train-limit", "5000", timeout=240)
     assert "digit: epoch  1/1" in done.stdout and "published" in done.stdout
 
     folder = repository / "digit" / "1"

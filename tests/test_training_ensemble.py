@@ -6,23 +6,19 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
-from training_support import digit_accuracies
+from training_support import digit_accuracies, train_digit
 
 from training.digit import ensemble, precision
 from training.digit.calibrate import fold_temperature
 from training.digit.model import build_model
 from training.errors import UsageError
 from training.export import export_onnx, export_torchscript
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def _members(count: int) -> list[torch.nn.Module]:
@@ -189,19 +185,7 @@ def test_bf16_autocast_trains_in_float32_weights():
 @pytest.mark.slow
 def test_two_members_train_side_by_side_and_publish_one_graph(tmp_path, mnist_dir):
     repository = tmp_path / "models"
-    command = [
-        sys.executable, "-m", "training", "digit",
-        "--data-dir", str(mnist_dir),
-        "--repository", str(repository),
-        "--runs-dir", str(tmp_path / "runs"),
-        "--epochs", "1",
-        "--train-limit", "3000",
-        "--members", "2",
-        "--min-accuracy", "0.8",
-    ]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
-    assert done.returncode == 0, done.stderr[-2000:]
+    done = train_digit(tmp_path, mnist_dir, "--train-limit", "3000", "--members", "2", timeout=300)
     assert "member 1: epoch  1/1" in done.stdout and "member 2: epoch  1/1" in done.stdout
     folder = repository / "digit" / "1"
     meta = json.loads((folder / "metadata.json").read_text())

@@ -3,7 +3,10 @@ evaluation of published digit files."""
 
 from __future__ import annotations
 
+import os
 import struct
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -63,3 +66,27 @@ def digit_accuracies(folder: Path, meta: dict[str, Any], mnist_dir: Path) -> tup
         float((logits.argmax(1) == labels).mean()),
         float((script_logits.argmax(1) == labels).mean()),
     )
+
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def train_digit(
+    tmp_path: Path, mnist_dir: Path, *options: str, timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """``python -m training digit`` for one epoch on real MNIST, publishing into
+    ``tmp_path / "models"`` (event files in ``tmp_path / "runs"``), with ``options``
+    added; it must succeed."""
+    command = [
+        sys.executable, "-m", "training", "digit",
+        "--data-dir", str(mnist_dir),
+        "--repository", str(tmp_path / "models"),
+        "--runs-dir", str(tmp_path / "runs"),
+        "--epochs", "1",
+        "--min-accuracy", "0.8",
+        *options,
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done
