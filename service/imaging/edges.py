@@ -52,12 +52,19 @@ SEED_DEPTH = (3, 4, 5, 6)  # pixels inside the shadow where seeds are put
 @dataclass(frozen=True)
 class ShadowEdge:
     """One straight edge of a hard shadow: its length, the shadow's level beside it,
-    and the seed pixels just inside (row and column indices)."""
+    the seed pixels just inside (row and column indices), and where it lies: the
+    segment from ``start`` to ``stop`` along the line ``x cos + y sin = rho``
+    (``cos``, ``sin``: its normal, towards the lit side)."""
 
     length: float
     level: float
     rows: np.ndarray
     cols: np.ndarray
+    cos: float = 1.0
+    sin: float = 0.0
+    rho: float = 0.0
+    start: float = 0.0
+    stop: float = 0.0
 
 
 def shadow_edges(values: np.ndarray, *, strict: bool = False) -> list[ShadowEdge]:
@@ -145,7 +152,17 @@ def _shadow_edge(
         own = np.abs(values[y, x] - level) <= FLAT_TOL * level
         rows.append(y[own])
         cols.append(x[own])
-    return ShadowEdge(float(stop - start), level, np.concatenate(rows), np.concatenate(cols))
+    return ShadowEdge(
+        float(stop - start),
+        level,
+        np.concatenate(rows),
+        np.concatenate(cols),
+        cos,
+        sin,
+        float(rho),
+        float(start),
+        float(stop),
+    )
 
 
 def _a_stroke(read: Callable[[float], np.ndarray], level: float, length: float) -> bool:

@@ -37,10 +37,12 @@ from service.errors import EmptyInput
 from service.imaging.box import fringe, ink_box
 from service.imaging.canonical import canonical_canvas
 from service.imaging.decode import decode_gray
+from service.imaging.edges import shadow_edges
+from service.imaging.flatten import crossing, flatten_shadows
 from service.imaging.geometry import fit_patch, place_by_mass
 from service.imaging.ink import ink_image
 from service.imaging.levels import NO_DIGIT
-from service.imaging.sheet import isolate_sheet
+from service.imaging.sheet import isolate_sheet, locate_sheet
 
 __all__ = ["NO_DIGIT", "ImageSpec", "canvas_from_gray", "preprocess_image", "to_canvas"]
 
@@ -126,12 +128,33 @@ def to_canvas(data: bytes, spec: ImageSpec, max_pixels: int) -> np.ndarray:
 
 def canvas_from_gray(gray: np.ndarray, spec: ImageSpec) -> np.ndarray:
     """The full procedure on decoded grey levels: sheet, ink, box, fit, centre by mass."""
-    ink = ink_image(isolate_sheet(gray))
+    ink = ink_image(_paper(gray))
     box = ink_box(ink)
     top, bottom, left, right = fringe(ink, box)  # all the ink, for the centre of mass
     longest = max(box[1] - box[0], box[3] - box[2])
     patch = fit_patch(ink[top:bottom, left:right], longest, spec.fit_box)
     return place_by_mass(patch, spec.height, spec.width)
+
+
+def _paper(gray: np.ndarray) -> np.ndarray:
+    """The sheet of paper in a photo (or the whole image), its hard shadows divided out.
+
+    A shadow across a sheet on a table can hide the sheet (or make a false one of its
+    lit part): then the shadows seen crossing it are divided out first, and the sheet
+    looked for again. The sheet's own sides look like shadow edges (straight steps by
+    a factor) and stay, so the table is still cropped off, not lifted to the paper's
+    level with its noise amplified.
+    """
+    edges = shadow_edges(gray)
+    found = locate_sheet(gray)
+    if found is None:
+        return isolate_sheet(flatten_shadows(gray, edges)) if edges else gray
+    across = crossing(edges, found[1])
+    if across:
+        again = locate_sheet(flatten_shadows(gray, across))
+        if again is not None:
+            found = again
+    return flatten_shadows(found[0])
 
 
 def preprocess_image(data: bytes, spec: ImageSpec, *, max_pixels: int) -> np.ndarray:

@@ -24,6 +24,8 @@ from service.imaging.levels import border_pixels
 from service.imaging.morphology import closing
 from service.imaging.regrow import regrow
 
+Box = tuple[int, int, int, int]  # top, bottom, left, right (half-open)
+
 GRID = 48  # coarse cells along the shorter side
 DRAWN_BORDER = 2.0  # a border this uniform (p90 - p10) is a drawing's canvas, not a table
 PURE_LEVEL = 4.0  # ... if it is this close to black or white (a table is neither)
@@ -56,24 +58,36 @@ SMOOTH_SLACK = 1.0  # ... plus this many grey levels; a textured table is roughe
 
 def isolate_sheet(gray: np.ndarray) -> np.ndarray:
     """``gray`` cropped to the sheet of paper in it, or ``gray`` itself if there is none."""
+    found = locate_sheet(gray)
+    return gray if found is None else found[0]
+
+
+def locate_sheet(gray: np.ndarray) -> tuple[np.ndarray, Box] | None:
+    """The sheet of paper in ``gray``, cropped and its surround painted, and the crop's
+    ``(top, bottom, left, right)`` in ``gray``; None if there is none."""
     height, width = gray.shape
     if min(height, width) < MIN_SIDE or _drawn(gray):
-        return gray
-    sheet = _find_sheet(gray, gray, lighter_table=False)
-    if sheet is not None:
-        return sheet
+        return None
+    found = _find_sheet(gray, gray, lighter_table=False)
+    if found is not None:
+        return found
     # A sheet on a lighter table (a white desk): the same search on the negative, the
     # sheet a little darker than its surround but still a paper's level, far lighter
     # than any ink or shadow.
     inverted = 255.0 - gray
-    sheet = _find_sheet(inverted, gray, lighter_table=True)
-    return gray if sheet is None else np.subtract(255.0, sheet, out=sheet)
+    found = _find_sheet(inverted, gray, lighter_table=True)
+    if found is None:
+        return None
+    sheet, box = found
+    return np.subtract(255.0, sheet, out=sheet), box
 
 
-def _find_sheet(values: np.ndarray, gray: np.ndarray, *, lighter_table: bool) -> np.ndarray | None:
+def _find_sheet(
+    values: np.ndarray, gray: np.ndarray, *, lighter_table: bool
+) -> tuple[np.ndarray, Box] | None:
     """The light sheet of ``values`` (``gray``, or its negative for a lighter table),
-    cropped and its surround painted, or None. ``gray`` is the photo itself, for the
-    check on writing in the surround."""
+    cropped and its surround painted, and the crop's box; or None. ``gray`` is the
+    photo itself, for the check on writing in the surround."""
     height, width = values.shape
     min_step = MIN_STEP_LIGHTER if lighter_table else MIN_STEP
     cell = min(height, width) // GRID
@@ -128,9 +142,10 @@ def _crop_and_paint(
     coarse: np.ndarray,
     light: np.ndarray,
     cell: int,
-    box: tuple[int, int, int, int],
-) -> np.ndarray:
-    """The sheet's box (one cell in from each side), its surround painted over.
+    box: Box,
+) -> tuple[np.ndarray, Box]:
+    """The sheet's box (one cell in from each side), its surround painted over, and
+    that box in pixels.
 
     Along each cell row and column, the cells before the first light cell and after
     the last one (and that cell too, where the sheet's edge is blurred) are surround.
@@ -161,7 +176,7 @@ def _crop_and_paint(
     mask = np.repeat(np.repeat(outside, cell, axis=0), cell, axis=1)
     painted = np.repeat(np.repeat(fill, cell, axis=0), cell, axis=1)
     crop[mask] = painted[mask]
-    return crop
+    return crop, (top * cell, bottom * cell, left * cell, right * cell)
 
 
 def _edge_width(
