@@ -190,17 +190,17 @@ def mnist(mnist_dir: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 # Accuracy floors: the figures measured on the 100 photos a family of the slow test
-# with the newest model (docs/photos.md, digit v4 through the seventh round's
-# preprocessing: table-flat 96%, table-textured 93%, hard-shadow 74%, ruled 96%, grid
-# 94%, full-frame 97%), less two or three photos. Where they are under 95%, the 95% bar
+# with the newest model (docs/photos.md, digit v4 through the eighth round's
+# preprocessing: table-flat 96%, table-textured 93%, hard-shadow 91%, ruled 96%, grid
+# 95%, full-frame 97%), less two or three photos. Where they are under 95%, the 95% bar
 # of the issue is not reached yet (see docs/photos.md, "Not reached"). The quick test
 # (20 photos, 1200 px) checks them less 10 points.
 FLOORS = {
     "table-flat": 0.93,
     "table-textured": 0.90,
-    "hard-shadow": 0.71,
+    "hard-shadow": 0.88,
     "ruled": 0.93,
-    "grid": 0.91,
+    "grid": 0.92,
     "full-frame": 0.94,
 }
 QUICK = 20  # photos a family in the quick test (1000-1500 px: cheap to make)
@@ -257,7 +257,7 @@ NON_DIGIT_MOST_TRUSTED = {"face": 3, "landscape": 2, "text": 6, "texture": 2}
 @pytest.mark.parametrize("kind", NON_DIGITS)
 def test_non_digits_are_refused_or_uncertain(kind: str, threshold_reader: Reader) -> None:
     """Measured on 100 of each with digit v4, trusted (neither refused nor flagged
-    uncertain): faces 2%, landscapes 2% (20% on the confidence alone: their sun, a
+    uncertain): faces 2%, landscapes 3% (16% on the confidence alone: their sun, a
     filled disc, reads as a confident "0"; the solid-shape test flags it), lines of
     text (which often hold real digits) 28%, textures 1%. 20 here: 0, 0, 4 and 0 of
     them are trusted on v4."""

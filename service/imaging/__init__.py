@@ -3,6 +3,8 @@ in order; the others are the stages, and ``levels`` what several of them share.
 
 * ``decode``: bytes -> a small float32 grayscale array (any format, mode, size, EXIF
   orientation, transparency), with the pixel-count limit checked from the header.
+* ``flatten``: hard shadows divided out of a photo, by rebuilding the log image
+  without their long straight edges (found by ``edges``, on ``hough``'s lines).
 * ``sheet``: a photo of a sheet of paper on a table (darker, or evenly lighter) ->
   the sheet alone.
 * ``ink``: grayscale -> "ink" image, light digit on a dark zero background (polarity,

@@ -11,8 +11,9 @@ The procedure (details in ``service.imaging``):
 1. decode any format Pillow reads safely, any size and mode, first frame only; apply
    the EXIF orientation; transparency counts as background; convert to grayscale;
    shrink large images while decoding (JPEG DCT scaling, then box reduction);
-2. in a photo of a sheet of paper lying on a table (darker, or evenly lighter), keep
-   only the sheet (``service.imaging.sheet``); remove the background (flat, or a
+2. divide hard shadows out (``service.imaging.flatten``); in a photo of a sheet of
+   paper lying on a table (darker, or evenly lighter), keep only the sheet
+   (``service.imaging.sheet``); remove the background (flat, or a
    smooth surface for photos) and ruled lines at the sheet's tilt, invert a dark
    digit on a light background, floor the noise and stretch the contrast;
 3. crop to the ink's bounding box (ignoring specks), thicken pen-thin strokes, scale
