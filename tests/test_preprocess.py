@@ -535,6 +535,22 @@ def test_a_pages_edge_at_the_frame_is_not_the_digit() -> None:
     assert ink_box(bar)[3] == 400
 
 
+def test_a_tables_strip_at_the_frame_is_not_the_digit_even_when_heavier() -> None:
+    """A strip of textured table at the side of a landscape photo (a tilted sheet's
+    wedge: 7% of the width, three quarters of the height, heavier than a faint digit)
+    is left out of the box; its length is judged against the image's height, the
+    direction it runs in."""
+    from service.imaging.box import ink_box
+
+    ink = np.zeros((300, 450), np.float32)
+    ink[100:180, 200:240:4] = 255.0  # a faint, broken digit: 10 one-pixel strokes
+    for row in range(0, 230):  # the wedge: 32 px wide at the top, 8 px at the bottom
+        ink[row, 450 - 32 + row * 24 // 230 :: 2] = 255.0  # wood grain, every other column
+    assert ink_box(ink)[2:] == (200, 237)
+    sideways = np.ascontiguousarray(ink.T)  # the same, a strip at the bottom of a portrait
+    assert ink_box(sideways)[:2] == (200, 237)
+
+
 def _noise_only() -> np.ndarray:
     rng = np.random.default_rng(1)
     return np.clip(rng.normal(200, 10, (480, 640)), 0, 255).astype(np.uint8)

@@ -17,8 +17,8 @@ SPECK_MASS = 0.02  # detached runs holding less of the ink than this are specks
 MIN_DIGIT = 3  # the ink box's longer side must be at least this many pixels
 MIN_DIGIT_SHARE = 0.02  # ... and this share of the image's longer side
 EDGE_SLACK = 0.02  # a run this close to the image's edge (share of its side) runs off it
-EDGE_WIDTH = 0.06  # ... and is a page's or table's edge if no wider than this share
-EDGE_LENGTH = 0.8  # ... and not the heaviest run or this share of the image long
+EDGE_WIDTH = 0.08  # ... and is a page's or table's edge if no wider than this share
+EDGE_LENGTH = 0.7  # ... and not the heaviest run or this share of the image long
 
 
 def ink_box(ink: np.ndarray) -> tuple[int, int, int, int]:
@@ -95,7 +95,7 @@ def _main_run(
     for run in np.flatnonzero(at_edge & narrow & ~off_frame):  # at most two: one an end
         lines = np.take(box, np.arange(starts[run], stops[run]), axis=1 - axis)
         length = np.count_nonzero(lines.any(axis=1 - axis))
-        off_frame[run] = length >= EDGE_LENGTH * box.shape[1 - axis]
+        off_frame[run] = length >= EDGE_LENGTH * box.shape[axis]
     strong = (run_mass >= SPECK_MASS * cumulative[-1]) & (run_peak >= STROKE_PEAK)
     keep = np.flatnonzero(strong & ~off_frame)
     if keep.size == 0:
