@@ -43,7 +43,7 @@ from service.imaging.flatten import crossing, flatten_shadows
 from service.imaging.geometry import fit_patch, place_by_mass
 from service.imaging.ink import ink_image
 from service.imaging.levels import NO_DIGIT
-from service.imaging.sheet import isolate_sheet, locate_sheet
+from service.imaging.sheet import is_drawing, isolate_sheet, locate_sheet
 
 __all__ = ["NO_DIGIT", "ImageSpec", "canvas_from_gray", "preprocess_image", "to_canvas"]
 
@@ -144,8 +144,11 @@ def _paper(gray: np.ndarray) -> np.ndarray:
     lit part): then the shadows seen crossing it are divided out first, and the sheet
     looked for again. The sheet's own sides look like shadow edges (straight steps by
     a factor) and stay, so the table is still cropped off, not lifted to the paper's
-    level with its noise amplified.
+    level with its noise amplified. A drawing (a web canvas: a pure black or white
+    border) has no shadows and no sheet, and is left as it is.
     """
+    if is_drawing(gray):
+        return gray
     edges = shadow_edges(gray)
     found = locate_sheet(gray)
     if found is None:

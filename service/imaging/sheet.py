@@ -66,7 +66,7 @@ def locate_sheet(gray: np.ndarray) -> tuple[np.ndarray, Box] | None:
     """The sheet of paper in ``gray``, cropped and its surround painted, and the crop's
     ``(top, bottom, left, right)`` in ``gray``; None if there is none."""
     height, width = gray.shape
-    if min(height, width) < MIN_SIDE or _drawn(gray):
+    if min(height, width) < MIN_SIDE or is_drawing(gray):
         return None
     found = _find_sheet(gray, gray, lighter_table=False)
     if found is not None:
@@ -272,7 +272,7 @@ def _steps(values: np.ndarray, where: np.ndarray | None) -> float:
     return float(np.median(steps)) if steps.size else 0.0
 
 
-def _drawn(gray: np.ndarray) -> bool:
+def is_drawing(gray: np.ndarray) -> bool:
     """Whether the border is a drawing's canvas: uniform (p90 - p10) and pure black or white.
 
     A uniform border alone is no proof: a sheet on a plain table, photographed with
