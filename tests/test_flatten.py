@@ -83,10 +83,10 @@ def test_only_edges_through_the_middle_of_a_sheet_cross_it() -> None:
 def test_a_drawing_is_left_as_it_is() -> None:
     """A web canvas (pure white border) has no shadows: a grey filled shape on it,
     whose edges are straight steps by a shadow's factor, is drawn, not divided out."""
-    from service.imaging.pipeline import _paper
+    from service.imaging.pipeline import paper_of
 
     triangle = [(60, 60), (200, 70), (80, 240)]
     canvas = np.where(polygon_mask(triangle) > 0.5, 0.5 * PAPER, 255.0) * (1.0 - 0.9 * ring())
     canvas = canvas.astype(np.float32)
     assert flatten_shadows(canvas) is not canvas  # as a photo, it would be divided out
-    assert _paper(canvas) is canvas
+    assert paper_of(canvas) is canvas

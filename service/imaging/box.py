@@ -18,7 +18,7 @@ MIN_DIGIT = 3  # the ink box's longer side must be at least this many pixels
 MIN_DIGIT_SHARE = 0.02  # ... and this share of the image's longer side
 EDGE_SLACK = 0.02  # a run this close to the image's edge (share of its side) runs off it
 EDGE_WIDTH = 0.08  # ... and is a page's or table's edge if no wider than this share
-EDGE_LENGTH = 0.7  # ... and not the heaviest run or this share of the image long
+EDGE_LENGTH = 0.7  # ... and not the heaviest run, or this share of the box long along the frame
 
 
 def ink_box(ink: np.ndarray) -> tuple[int, int, int, int]:
@@ -71,9 +71,9 @@ def _main_run(
     A run is a speck if it holds under ``SPECK_MASS`` of the ink, or if it never gets
     to half the full ink level (a shadow's edge, paper texture; strokes always do), or
     if it is a narrow run off the image (``framed``: whether the box's first and last
-    lines are the image's) and not the heaviest, or as long as nearly the whole image
-    (no digit is): the edge of a page or of a table at the frame, cut off from the
-    digit by clean paper.
+    lines are the image's) and not the heaviest, or ``EDGE_LENGTH`` of the box long
+    along the frame (a digit seldom is, next to other ink): the edge of a page or a
+    strip of table at the frame, cut off from the digit by clean paper.
     """
     profile = box.sum(axis=axis)
     where = np.flatnonzero(profile)

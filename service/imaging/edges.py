@@ -60,11 +60,11 @@ class ShadowEdge:
     level: float
     rows: np.ndarray
     cols: np.ndarray
-    cos: float = 1.0
-    sin: float = 0.0
-    rho: float = 0.0
-    start: float = 0.0
-    stop: float = 0.0
+    cos: float
+    sin: float
+    rho: float
+    start: float
+    stop: float
 
 
 def shadow_edges(values: np.ndarray, *, strict: bool = False) -> list[ShadowEdge]:

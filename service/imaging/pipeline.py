@@ -11,11 +11,12 @@ The procedure (details in ``service.imaging``):
 1. decode any format Pillow reads safely, any size and mode, first frame only; apply
    the EXIF orientation; transparency counts as background; convert to grayscale;
    shrink large images while decoding (JPEG DCT scaling, then box reduction);
-2. divide hard shadows out (``service.imaging.flatten``); in a photo of a sheet of
-   paper lying on a table (darker, or evenly lighter), keep only the sheet
-   (``service.imaging.sheet``); remove the background (flat, or a
-   smooth surface for photos) and ruled lines at the sheet's tilt, invert a dark
-   digit on a light background, floor the noise and stretch the contrast;
+2. in a photo of a sheet of paper lying on a table (darker, or evenly lighter), keep
+   only the sheet (``service.imaging.sheet``), and divide hard shadows out
+   (``service.imaging.flatten``; ``paper_of`` says in which order); remove the
+   background (flat, or a smooth surface for photos) and ruled lines at the sheet's
+   tilt, invert a dark digit on a light background, floor the noise and stretch the
+   contrast;
 3. crop to the ink's bounding box (ignoring specks), thicken pen-thin strokes, scale
    the longer side to ``fit_box`` (antialiased), paste into the canvas so the centre
    of mass is in the middle, normalise with the model's mean and std.
@@ -129,7 +130,7 @@ def to_canvas(data: bytes, spec: ImageSpec, max_pixels: int) -> np.ndarray:
 
 def canvas_from_gray(gray: np.ndarray, spec: ImageSpec) -> np.ndarray:
     """The full procedure on decoded grey levels: sheet, ink, box, fit, centre by mass."""
-    ink = ink_image(_paper(gray))
+    ink = ink_image(paper_of(gray))
     box = ink_box(ink)
     top, bottom, left, right = fringe(ink, box)  # all the ink, for the centre of mass
     longest = max(box[1] - box[0], box[3] - box[2])
@@ -137,15 +138,18 @@ def canvas_from_gray(gray: np.ndarray, spec: ImageSpec) -> np.ndarray:
     return place_by_mass(patch, spec.height, spec.width)
 
 
-def _paper(gray: np.ndarray) -> np.ndarray:
+def paper_of(gray: np.ndarray) -> np.ndarray:
     """The sheet of paper in a photo (or the whole image), its hard shadows divided out.
 
-    A shadow across a sheet on a table can hide the sheet (or make a false one of its
-    lit part): then the shadows seen crossing it are divided out first, and the sheet
-    looked for again. The sheet's own sides look like shadow edges (straight steps by
-    a factor) and stay, so the table is still cropped off, not lifted to the paper's
-    level with its noise amplified. A drawing (a web canvas: a pure black or white
-    border) has no shadows and no sheet, and is left as it is.
+    A shadow can hide a sheet on a table from the sheet search: where none is found,
+    every shadow edge is divided out and the sheet looked for again. A shadow across
+    the middle of a sheet that is found (it may have painted stripes of shadow into
+    the crop) is divided out first and the sheet looked for again. The sheet's own
+    sides look like shadow edges (straight steps by a factor) and stay, so the table
+    is still cropped off, not lifted to the paper's level with its noise amplified.
+    Last, the shadows inside the cropped sheet are divided out. A drawing (a web
+    canvas: a pure black or white border) has no shadows and no sheet, and is left as
+    it is.
     """
     if is_drawing(gray):
         return gray
