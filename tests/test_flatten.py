@@ -5,6 +5,7 @@ sheet count as crossing it; and the log image is rebuilt exactly from its gradie
 from __future__ import annotations
 
 import numpy as np
+from PIL import Image, ImageDraw
 
 from service.imaging.edges import ShadowEdge
 from service.imaging.flatten import _integrate, crossing, flatten_shadows
@@ -35,6 +36,19 @@ def test_a_hard_shadow_is_divided_out_and_the_digit_kept() -> None:
     # the ring (85% darker than the paper) as dark as it was against the lit paper
     core = ring() == 1.0
     assert float(np.median(flat[core])) < 0.25 * PAPER
+
+
+def test_a_digit_inside_a_shadow_comes_out_as_dark_against_the_paper_as_in_the_light() -> None:
+    shadow = polygon_mask(TRIANGLE, blur=1.0)
+    inside = ring(centre=(110, 80), radius=25.0)  # wholly in the triangle
+    assert (shadow[inside > 0] > 0.99).all()
+    rng = np.random.default_rng(0)
+    image = PAPER * (1.0 - 0.85 * inside) * (1.0 - 0.5 * shadow) + rng.normal(0.0, 2.0, SIZE)
+    flat = flatten_shadows(np.clip(image, 0, 255).astype(np.float32))
+    core = inside == 1.0
+    # in shadow: ink 0.15 * 0.5 * PAPER = 15; divided out, 30, as in the light
+    assert abs(float(np.median(flat[core])) - 0.15 * PAPER) < 0.05 * PAPER
+    assert abs(float(np.median(flat[(inside == 0.0) & (shadow > 0.99)])) - PAPER) < 0.03 * PAPER
 
 
 def test_a_shadow_across_the_digit_is_divided_out_and_the_strokes_kept() -> None:
@@ -90,3 +104,35 @@ def test_a_drawing_is_left_as_it_is() -> None:
     canvas = canvas.astype(np.float32)
     assert flatten_shadows(canvas) is not canvas  # as a photo, it would be divided out
     assert paper_of(canvas) is canvas
+
+
+def test_a_shadow_across_a_sheet_on_a_table_is_divided_out_and_the_table_cropped() -> None:
+    """A sheet on a dark table, a shadow band across sheet and table: the sheet is
+    cropped as a whole, the shadow on it divided out, the digit kept."""
+    from PIL import ImageFilter
+
+    from service.imaging.pipeline import paper_of
+    from service.imaging.sheet import isolate_sheet
+
+    height, width = 384, 512
+    image = np.full((height, width), 68.0)  # the table
+    image[40:344, 60:452] = PAPER
+    ys, xs = np.mgrid[0:height, 0:width]
+    digit = np.clip(2.5 - np.abs(np.hypot(ys - 190, xs - 120) - 40), 0.0, 1.0)
+    image *= 1.0 - 0.85 * digit
+    band = Image.new("L", (width, height), 0)
+    ImageDraw.Draw(band).polygon([(220, 0), (330, 0), (290, 384), (180, 384)], fill=255)
+    image *= 1.0 - 0.45 * np.asarray(band, np.float32) / 255.0
+    blurred = Image.fromarray(image.astype(np.uint8)).filter(ImageFilter.GaussianBlur(1.0))
+    rng = np.random.default_rng(0)
+    photo = (np.asarray(blurred, np.float32) + rng.normal(0.0, 2.0, (height, width))).astype(
+        np.float32
+    )
+    before = isolate_sheet(photo)  # the sheet search alone leaves the shadow in
+    assert np.percentile(before, 5) < 0.6 * PAPER
+    paper = paper_of(photo)
+    assert paper.shape[1] >= 360  # the whole sheet's width (392 px), not its lit part
+    assert paper.shape[1] < 0.9 * width  # the table cropped off
+    low, high = np.percentile(paper, (5, 95))
+    assert low > 0.9 * PAPER and high < 1.1 * PAPER  # the shadow divided out
+    assert float(paper.min()) < 0.5 * PAPER  # the digit kept

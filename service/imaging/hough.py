@@ -24,6 +24,9 @@ EDGE_LOG = 0.05  # an edge pixel's log-level changes by at least this per pixel
 BUSIEST = 0.12  # edge pixels over this share of the image: too busy to look (bounds the cost)
 EDGE_THICKNESS = 1.5  # edge pixels across a sharp edge, at least (for the votes)
 NEAR = 2.0  # pixels from the line that support it
+PEAKS_PER_LINE = 3  # vote peaks looked at per line returned (duplicates are dropped) ...
+SAME_TURN = np.radians(2.0)  # ... lines this close in direction ...
+SAME_SHIFT = 4.0  # ... and in distance (pixels) being one
 
 
 @dataclass(frozen=True)
@@ -69,13 +72,26 @@ def edge_pixels(values: np.ndarray) -> EdgePixels | None:
 def strongest_lines(pixels: EdgePixels, least: float, count: int) -> list[Line]:
     """The ``count`` strongest lines with at least ``least`` pixels' worth of votes,
     each refitted to its own pixels (those of nearby directions, within ``NEAR``)."""
-    lines = []
-    for theta, rho in _peaks(pixels, least, count):
+    lines: list[Line] = []
+    for theta, rho in _peaks(pixels, least, PEAKS_PER_LINE * count):
         # Only the pixels of nearby directions can be the line's (and its refit's).
         near = np.abs((pixels.bins - round(theta / (2 * np.pi) * ANGLES)) % ANGLES - ANGLES // 2)
         near = near >= ANGLES // 2 - 2 * SPREAD
-        lines.append(_refit(pixels.ys[near], pixels.xs[near], pixels.bins[near], theta, rho, least))
+        line = _refit(pixels.ys[near], pixels.xs[near], pixels.bins[near], theta, rho, least)
+        # The votes' plateau across a line's directions holds several peaks, which refit
+        # to the same line: one is kept, and the next strongest line gets its place.
+        if not any(_same(line, other) for other in lines):
+            lines.append(line)
+        if len(lines) == count:
+            break
     return lines
+
+
+def _same(line: Line, other: Line) -> bool:
+    """Whether two refitted lines are one: directions within ``SAME_TURN`` and distances
+    within ``SAME_SHIFT`` pixels."""
+    turn = abs((line.theta - other.theta + np.pi) % (2 * np.pi) - np.pi)
+    return turn <= SAME_TURN and abs(line.rho - other.rho) <= SAME_SHIFT
 
 
 def _peaks(pixels: EdgePixels, least: float, count: int) -> list[tuple[float, float]]:
