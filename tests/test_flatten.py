@@ -82,7 +82,7 @@ def _edge(x0: float, y0: float, x1: float, y1: float) -> ShadowEdge:
     rho = x0 * cos + y0 * sin
     start, stop = sorted((-x0 * sin + y0 * cos, -x1 * sin + y1 * cos))
     empty = np.zeros(0, np.intp)
-    return ShadowEdge(stop - start, 100.0, empty, empty, cos, sin, rho, start, stop)
+    return ShadowEdge(100.0, empty, empty, cos, sin, rho, start, stop)
 
 
 def test_only_edges_through_the_middle_of_a_sheet_cross_it() -> None:

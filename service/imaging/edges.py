@@ -51,12 +51,11 @@ SEED_DEPTH = (3, 4, 5, 6)  # pixels inside the shadow where seeds are put
 
 @dataclass(frozen=True)
 class ShadowEdge:
-    """One straight edge of a hard shadow: its length, the shadow's level beside it,
-    the seed pixels just inside (row and column indices), and where it lies: the
-    segment from ``start`` to ``stop`` along the line ``x cos + y sin = rho``
-    (``cos``, ``sin``: its normal, towards the lit side)."""
+    """One straight edge of a hard shadow: the shadow's level beside it, the seed
+    pixels just inside (row and column indices), and where it lies: the segment from
+    ``start`` to ``stop`` along the line ``x cos + y sin = rho`` (``cos``, ``sin``: its
+    normal, towards the lit side)."""
 
-    length: float
     level: float
     rows: np.ndarray
     cols: np.ndarray
@@ -65,6 +64,10 @@ class ShadowEdge:
     rho: float
     start: float
     stop: float
+
+    @property
+    def length(self) -> float:
+        return self.stop - self.start
 
 
 def shadow_edges(values: np.ndarray, *, strict: bool = False) -> list[ShadowEdge]:
@@ -153,7 +156,6 @@ def _shadow_edge(
         rows.append(y[own])
         cols.append(x[own])
     return ShadowEdge(
-        float(stop - start),
         level,
         np.concatenate(rows),
         np.concatenate(cols),

@@ -34,6 +34,7 @@ REACH = 4.0  # ... and along the segment past its ends
 LIT_QUANTILE = 98.0  # the lit level of the shadow field: a high quantile (not the max)
 SIDE_ZONE = 0.2  # a tilted sheet's sides lie within this share of its box's size of it
 CROSSING = 12  # pixels of an edge in the rest of the box: a shadow across the sheet
+MAX_LIFT = 3.0  # the photo is brightened by at most e to this (20x) where divided
 
 
 def flatten_shadows(gray: np.ndarray, edges: list[ShadowEdge] | None = None) -> np.ndarray:
@@ -53,7 +54,7 @@ def flatten_shadows(gray: np.ndarray, edges: list[ShadowEdge] | None = None) -> 
     rebuilt = _integrate(gx, gy)
     field = log - rebuilt
     lit = float(np.percentile(field[::2, ::2], LIT_QUANTILE))
-    flat = gray * np.exp(np.minimum(lit - field, 3.0))
+    flat = gray * np.exp(np.minimum(lit - field, MAX_LIFT))
     return np.clip(flat, 0.0, 255.0).astype(np.float32)
 
 

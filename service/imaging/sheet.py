@@ -182,7 +182,7 @@ def _crop_and_paint(
 def _edge_width(
     gray: np.ndarray,
     cell: int,
-    box: tuple[int, int, int, int],
+    box: Box,
     margins: tuple[int, int, int, int],
     min_rise: float,
 ) -> float:
@@ -230,7 +230,7 @@ def _rise(line: np.ndarray, ends: int, min_rise: float) -> int | None:
     return rise - int(under[-1]) if under.size else None
 
 
-def _marked(gray: np.ndarray, cell: int, box: tuple[int, int, int, int]) -> bool:
+def _marked(gray: np.ndarray, cell: int, box: Box) -> bool:
     """Whether the surround of ``box`` holds dark marks (strokes), as a table does not.
 
     A mark is darker than the surround as a whole (its median) and than the surround
