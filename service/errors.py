@@ -113,3 +113,24 @@ class InferenceFailed(ServiceError):
     """The backend raised while running this request's batch."""
 
     status_code = 500
+
+
+def forget_tracebacks(exc: BaseException) -> None:
+    """Drop the tracebacks of ``exc`` and of the exceptions it chains, once it is answered.
+
+    A traceback holds the frames the exception left, and they hold their locals: the
+    request's body, and the future that holds the exception itself. That is a cycle,
+    which only the garbage collector frees, and not before its next collection: on a
+    quiet server, many seconds and up to the buffered-bytes cap (a request refused as not
+    an image kept its 5 MiB body). Without the tracebacks, the frames and what they hold
+    are freed at once.
+    """
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        one = pending.pop()
+        if one is None or id(one) in seen:
+            continue
+        seen.add(id(one))
+        one.__traceback__ = None
+        pending += [one.__cause__, one.__context__]

@@ -9,13 +9,16 @@ import json
 import logging
 import math
 import shutil
+import types
+from pathlib import Path
 
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from service.app import create_app
+import service
+from service.app import YOUNG_COLLECTION_THRESHOLD, create_app
 from service.imaging.confidence import UNCERTAIN_BELOW
 from service.logs import JsonFormatter
 
@@ -401,11 +404,58 @@ def test_reload_picks_up_a_new_version_and_skips_a_broken_one(client, model_repo
 
 def test_what_startup_loaded_is_exempt_from_garbage_collection_until_shutdown(make_settings):
     gc.unfreeze()
+    before = gc.get_threshold()
     with TestClient(create_app(make_settings())) as served:
         frozen = gc.get_freeze_count()
+        serving = gc.get_threshold()
         assert served.get("/predict/pass?hours=4").status_code == 200
     assert frozen > 10_000  # modules, the app and the models
+    assert serving == (YOUNG_COLLECTION_THRESHOLD, *before[1:])  # young objects: less often
     assert gc.get_freeze_count() == 0
+    assert gc.get_threshold() == before
+
+
+def _service_frames_in_cycles() -> list[str]:
+    """The frames of this service's code that only the garbage collector would free."""
+    service_root = str(Path(service.__file__).parent)
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        gc.collect()
+        return [
+            f"{frame.f_code.co_filename}:{frame.f_code.co_name}"
+            for frame in gc.garbage
+            if isinstance(frame, types.FrameType)
+            and frame.f_code.co_filename.startswith(service_root)
+        ]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+
+
+@pytest.mark.parametrize(
+    ("path", "status"), [("/predict/digit", 400), ("/v2/models/digit/infer", 400)]
+)
+def test_a_refused_request_is_freed_at_once_not_left_to_the_garbage_collector(
+    make_settings, path, status
+):
+    """An error's traceback holds the frames it left, which hold the request's body and
+    the future holding the error: a cycle, freed only at the collector's next run
+    (with a quiet server, not soon). The HTTP layer drops the tracebacks once answered."""
+    not_an_image = b"x" * 1_000_000
+    with TestClient(create_app(make_settings())) as client:
+
+        def send() -> int:
+            if path.startswith("/v2"):  # encoded images in the Open Inference Protocol
+                encoded = {"name": "image_bytes", "shape": [1], "datatype": "BYTES"}
+                payload = {"inputs": [{**encoded, "data": ["x" * 1_000_000]}]}
+                return client.post(path, json=payload).status_code
+            files = {"image": ("x.png", not_an_image, "image/png")}
+            return client.post(path, files=files).status_code
+
+        assert send() == status  # warm: what the first request builds once
+        _service_frames_in_cycles()
+        assert send() == status
+        assert _service_frames_in_cycles() == []
 
 
 # --- request ids, access log, HEAD --------------------------------------------------------

@@ -23,7 +23,7 @@ import logging
 import secrets
 import time
 
-from service.errors import Overloaded
+from service.errors import Overloaded, forget_tracebacks
 from service.http.asgi import (
     ASGIApp,
     ClientGone,
@@ -84,10 +84,12 @@ class ObservedLayer:
 
         try:
             await self.app(scope, receive, recording_send)
-        except ClientGone:
+        except ClientGone as exc:
             log_event(logger, "client_disconnected", logging.DEBUG, path=scope["path"])
+            forget_tracebacks(exc)
         except Exception as exc:
             reply = error_response(exc, scope["path"], request_id.decode())  # logged there
+            forget_tracebacks(exc)
             if status == CLIENT_CLOSED:  # nothing sent yet: the error is the answer
                 await send_json(recording_send, reply.status, reply.body, reply.headers)
         finally:

@@ -117,6 +117,9 @@ class ModelRouter:
             # A large JSON body: parsed in a worker process, not on the event loop.
             request.parsed = await parse_json(body, offload=self.runtime.stage.run)
         decoded = route.decode(request)
+        # The rows are copies out of the body (an upload's image part): let the body go
+        # now rather than hold both while the work runs.
+        del body, request
         work = self.runtime.predict(name, decoded.rows, version)
         if route.method in NO_BODY_METHODS:
             prediction = await work

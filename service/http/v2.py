@@ -163,6 +163,9 @@ class V2Routes:
             error=MalformedRequest,
         )
         request = request_from_json(parsed, binary)
+        # What the request needs of the body, it holds (binary tensors are views of it):
+        # the rest goes now, not when the work is done.
+        del body, json_part, binary, parsed
         # Work that stops when its client goes away, as on the model routes.
         response = await until_disconnect(infer(runtime, model, version, request), receive)
         payload, header_length = response_to_rest(response)

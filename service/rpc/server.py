@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import grpc
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 
-from service.errors import ModelNotReady, Overloaded, ServiceError
+from service.errors import ModelNotReady, Overloaded, ServiceError, forget_tracebacks
 from service.logs import log_event
 from service.metrics import ServiceMetrics
 from service.protocol.describe import model_config, model_metadata, server_metadata
@@ -116,10 +116,12 @@ class InferenceService(service_pb2_grpc.GRPCInferenceServiceServicer):
                 detail = detail[:MAX_DETAIL] + "..."
             if exc.refusal is not None:
                 self.refused(exc.refusal)
+            forget_tracebacks(exc)
         except Exception as exc:  # never a stack trace to the client
             status = 500
             code, detail = grpc.StatusCode.INTERNAL, "internal server error"
             log_event(logger, "unhandled_error", logging.ERROR, path=method, error=repr(exc))
+            forget_tracebacks(exc)
         finally:
             self.metrics.observe_request(
                 f"grpc:{method}", "GRPC", status, time.perf_counter() - started
