@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import select
 import socket
 import time
 from collections.abc import Iterator
@@ -12,12 +13,13 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from service.http.edge import REFUSED_PAUSE_S
 from tests.server import ServerHandle, run_server
 
 LIMITS = {
     "DIGITPASS_RELOAD_INTERVAL_S": "0",
     "DIGITPASS_HEADER_TIMEOUT_S": "1",
-    "DIGITPASS_BODY_TIMEOUT_S": "1.5",
+    "DIGITPASS_BODY_TIMEOUT_S": "3",  # past the longest refusal pause (2 s)
     "DIGITPASS_MIN_BODY_RATE": "1000",
     "DIGITPASS_MAX_CONNECTIONS": "40",
     "DIGITPASS_MAX_IN_FLIGHT": "3",
@@ -209,9 +211,11 @@ def test_past_the_work_cap_a_request_gets_json_503_at_once_and_health_still_answ
             assert httpx.get(server.url + path).status_code == 200, path
 
 
-def test_a_client_retrying_at_once_after_a_work_cap_503_is_not_read_for_a_second(server):
-    """The refused connection is paused for its Retry-After (an attacker that ignores it
-    costs one refusal a second); other connections, health included, are served."""
+def test_a_client_retrying_at_once_after_a_work_cap_503_is_not_read_for_1_to_2_s(server):
+    """The refused connection is paused for its Retry-After or up to twice as long, drawn
+    at random (an attacker that ignores it costs under one refusal a second; connections
+    refused together are not read again together); other connections, health included,
+    are served."""
     with work_cap_filled(server):
         sock = connect(server)
         get = b"GET /predict/pass?hours=1 HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -225,8 +229,37 @@ def test_a_client_retrying_at_once_after_a_work_cap_503_is_not_read_for_a_second
         assert time.monotonic() - sent < 0.9  # health did not wait for the pause
         status, headers, _ = read_response(sock)
         assert status == 503 and headers["retry-after"] == "1"
-        assert time.monotonic() - sent >= 0.9  # answered after the pause, not before
+        waited = time.monotonic() - sent
+        assert 0.9 <= waited < REFUSED_PAUSE_S[1] + 1  # after the pause, not before
         sock.close()
+
+
+def test_connections_refused_together_are_not_read_again_together(server):
+    """Twelve clients refused in the same instant, each retrying at once: their retries
+    are answered spread over the pause's range, not in one herd a second later."""
+    get = b"GET /predict/pass?hours=1 HTTP/1.1\r\nHost: x\r\n\r\n"
+    last = get.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n")
+    with work_cap_filled(server):
+        socks = [connect(server) for _ in range(12)]
+        for sock in socks:
+            sock.sendall(get)
+        for sock in socks:
+            assert read_response(sock)[0] == 503
+            sock.sendall(last)
+        sent = time.monotonic()
+        answered = []
+        waiting = list(socks)
+        while waiting:  # each answer's time as it arrives, whichever comes first
+            ready, _, _ = select.select(waiting, [], [], 5)
+            assert ready, "a refused retry was never answered"
+            for sock in ready:
+                answered.append(time.monotonic() - sent)
+                assert read_response(sock)[0] == 503
+                sock.close()
+                waiting.remove(sock)
+    assert min(answered) >= 0.9
+    assert max(answered) < REFUSED_PAUSE_S[1] + 1
+    assert max(answered) - min(answered) > 0.2
 
 
 def test_past_the_buffered_bytes_cap_an_upload_gets_503_unread(server):

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -41,10 +42,13 @@ from service.http.work import UNCAPPED_PATHS, OverloadedApp, WorkGauge
 KiB = 1024
 T = TypeVar("T")
 BODY_RATE_WINDOW_S = 5.0
-# After a work-cap refusal, a kept-alive connection is not read for this long (its
-# Retry-After): a client that ignores it and retries at once costs the event loop one
-# refusal a second, not one per round trip, so health checks are not kept waiting.
-REFUSED_PAUSE_S = 1.0
+# After a work-cap refusal, a kept-alive connection is not read for 1 to 2 s (its
+# Retry-After is 1): a client that ignores it and retries at once costs the event loop
+# under one refusal a second, not one per round trip, so health checks are not kept
+# waiting. The pause is drawn at random in that range: with a fixed one, connections
+# refused together (an overload's first burst) were all read again together, every
+# second, and /healthz's p99 under 2000 such connections was 71-95 ms (38-42 ms drawn).
+REFUSED_PAUSE_S = (1.0, 2.0)
 
 
 @dataclass(frozen=True)
@@ -234,7 +238,8 @@ class EdgeProtocol(HttpToolsProtocol):
                 self.transport.close()
             elif self._refusal_pause is None:
                 self.flow.pause_reading()
-                self._refusal_pause = self.loop.call_later(REFUSED_PAUSE_S, self._end_pause)
+                pause = random.uniform(*REFUSED_PAUSE_S)  # a spread, not a secret
+                self._refusal_pause = self.loop.call_later(pause, self._end_pause)
             return
         app, self.app = self.app, self._refuse_app
         try:
