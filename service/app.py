@@ -102,11 +102,12 @@ class DigitpassAPI(FastAPI):
 # collection (~50-65 ms, the event loop stopped) ran about once a second: 20 in 21 s,
 # plus 238 of the middle generation (6-12 ms each). At 10,000, most of a request's
 # objects are gone before a collection sees them: 2 middle and no full collections in
-# the same 21 s, and /healthz's p99 under that attack went from 80-160 ms to 38-42 ms.
+# the same 21 s, and /healthz's p99 under that attack went from 95-163 ms to 71-95 ms
+# (38-47 ms with the refusal pauses drawn at random: service.http.edge).
 YOUNG_COLLECTION_THRESHOLD = 10_000
 
 
-def settle_heap() -> None:
+def settle_heap() -> tuple[int, int, int]:
     """Collect once, exempt everything alive now from the garbage collector, and collect
     the youngest generation less often (``YOUNG_COLLECTION_THRESHOLD``).
 
@@ -114,14 +115,15 @@ def settle_heap() -> None:
     long as the process. Left in the collector's oldest generation, every full
     collection walked all of it, pausing the event loop for about 40 ms, several
     times a minute under load: the tail of the latency distribution.
-    ``gc.unfreeze`` at shutdown hands it back, and the thresholds are restored.
+    Returns the thresholds it replaced, for ``unsettle_heap`` at shutdown.
     Cyclic garbage is still collected: a young collection every 10,000 allocations
     (a few ms of requests) frees the cycles among young objects, as before.
     """
     gc.collect()
     gc.freeze()
-    _, middle, oldest = gc.get_threshold()
-    gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, middle, oldest)
+    replaced = gc.get_threshold()
+    gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, *replaced[1:])
+    return replaced
 
 
 def unsettle_heap(thresholds: tuple[int, int, int]) -> None:
@@ -152,8 +154,7 @@ def create_app(settings: Settings | None = None) -> DigitpassAPI:
             grpc_server = GrpcServer(settings, runtime, metrics, app.work, REFUSALS.count)
         if grpc_server is not None:
             await grpc_server.start()
-        thresholds = gc.get_threshold()
-        settle_heap()
+        thresholds = settle_heap()
         draining = drain_on_sigterm(
             runtime.begin_drain, lambda: app.work.in_flight, settings.drain_timeout_s
         )

@@ -47,7 +47,7 @@ BODY_RATE_WINDOW_S = 5.0
 # under one refusal a second, not one per round trip, so health checks are not kept
 # waiting. The pause is drawn at random in that range: with a fixed one, connections
 # refused together (an overload's first burst) were all read again together, every
-# second, and /healthz's p99 under 2000 such connections was 71-95 ms (38-42 ms drawn).
+# second, and /healthz's p99 under 2000 such connections was 71-95 ms (38-47 ms drawn).
 REFUSED_PAUSE_S = (1.0, 2.0)
 
 
