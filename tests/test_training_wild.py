@@ -4,6 +4,7 @@ the evaluation families' determinism."""
 from __future__ import annotations
 
 import io
+import math
 
 import numpy as np
 import pytest
@@ -100,6 +101,34 @@ def test_fit_temperature_recovers_an_overconfident_scale():
     labels = torch.multinomial(true_logits.softmax(1), 1, generator=generator)[:, 0]
     temperature = calibrate.fit_temperature(3.0 * true_logits, labels)
     assert temperature == pytest.approx(3.0, rel=0.05)
+
+
+@pytest.mark.parametrize("scale", [0.3, 1.0, 1.02, 7.0])
+def test_fit_temperature_is_the_minimum_of_the_nll_over_a_dense_grid(scale: float):
+    """Confident logits (a margin of about 25, a few confident mistakes), as a trained
+    model's are, at several scales: the NLL is nearly flat around its minimum there."""
+    generator = torch.Generator().manual_seed(1)
+    labels = torch.randint(0, 10, (5000,), generator=generator)
+    logits = torch.randn(5000, 10, generator=generator)
+    logits[torch.arange(5000), labels] += 25.0
+    wrong = torch.arange(0, 5000, 400)  # 13 confident mistakes
+    logits[wrong, (labels[wrong] + 1) % 10] += 30.0
+    logits = logits * scale
+    grid = torch.exp(torch.linspace(math.log(0.05), math.log(20.0), 4001, dtype=torch.float64))
+    losses = [float(nn.functional.cross_entropy(logits.double() / t, labels)) for t in grid]
+    best = float(grid[int(np.argmin(losses))])
+    temperature = calibrate.fit_temperature(logits, labels)
+    assert temperature == pytest.approx(best, rel=0.005)
+
+
+def test_fit_temperature_stays_in_its_range():
+    """All right: the NLL falls as T does, to the range's end; all wrong: it falls as T
+    grows, to the other end."""
+    labels = torch.arange(10).repeat(100)
+    logits = nn.functional.one_hot(labels, 10).float()
+    low, high = calibrate.TEMPERATURE_RANGE
+    assert calibrate.fit_temperature(logits, labels) == pytest.approx(low, rel=1e-3)
+    assert calibrate.fit_temperature(-logits, labels) == pytest.approx(high, rel=1e-3)
 
 
 def test_folded_model_outputs_logits_divided_by_the_temperature():

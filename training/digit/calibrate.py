@@ -1,7 +1,8 @@
 """Calibration of the digit model: temperature scaling folded into the last layer.
 
 ``fit_temperature`` finds the T that minimises the negative log-likelihood of
-``softmax(logits / T)`` on held-out data (the validation split, never the test set);
+``softmax(logits / T)`` (a bounded 1-D search) on held-out data (the validation
+split, never the test set);
 ``fold_temperature`` divides the last ``nn.Linear``'s weight and bias by T, so the
 exported model itself outputs calibrated logits and no server code changes.
 ``expected_calibration_error`` is the usual ECE: confidence (top probability) in equal-width
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import math
 
 import torch
 from torch import nn
@@ -21,20 +23,39 @@ from training.digit.ensemble import members_of
 ECE_BINS = 15
 
 
-def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, *, steps: int = 100) -> float:
-    """The temperature T > 0 minimising the NLL of ``softmax(logits / T)`` (L-BFGS on log T)."""
-    logits, labels = logits.detach().float().cpu(), labels.detach().cpu()
-    log_t = torch.zeros(1, requires_grad=True)
-    optimizer = torch.optim.LBFGS([log_t], lr=0.5, max_iter=steps, line_search_fn="strong_wolfe")
+TEMPERATURE_RANGE = (0.05, 20.0)  # the temperatures the fit looks among
+FIT_STEPS = 80  # golden-section steps: the bracket shrinks by 0.618 each
 
-    def closure() -> torch.Tensor:
-        optimizer.zero_grad()
-        loss = nn.functional.cross_entropy(logits / log_t.exp(), labels)
-        loss.backward()
-        return loss
 
-    optimizer.step(closure)
-    return float(log_t.detach().exp())
+def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, *, steps: int = FIT_STEPS) -> float:
+    """The temperature T in ``TEMPERATURE_RANGE`` minimising the NLL of
+    ``softmax(logits / T)``.
+
+    The NLL is convex in 1/T (a log-sum-exp of linear functions of it, less a linear
+    one), so a golden-section search over 1/T finds its minimum in the range however
+    flat it is there: a gradient method stops at once where the NLL is flat at its
+    start (T = 1), wherever the minimum is. Where the minimum lies outside the
+    range, the nearer end is returned."""
+    logits = logits.detach().double().cpu()
+    labels = labels.detach().cpu()
+
+    def nll(inverse: float) -> float:
+        return float(nn.functional.cross_entropy(logits * inverse, labels))
+
+    low, high = 1.0 / TEMPERATURE_RANGE[1], 1.0 / TEMPERATURE_RANGE[0]
+    ratio = (math.sqrt(5.0) - 1.0) / 2.0
+    left, right = high - ratio * (high - low), low + ratio * (high - low)
+    nll_left, nll_right = nll(left), nll(right)
+    for _ in range(steps):
+        if nll_left <= nll_right:  # the minimum is left of ``right``
+            high, right, nll_right = right, left, nll_left
+            left = high - ratio * (high - low)
+            nll_left = nll(left)
+        else:
+            low, left, nll_left = left, right, nll_right
+            right = low + ratio * (high - low)
+            nll_right = nll(right)
+    return 1.0 / (0.5 * (low + high))
 
 
 def last_linear(model: nn.Module) -> nn.Linear:

@@ -446,7 +446,7 @@ def _train_and_publish(args: argparse.Namespace) -> Path:
         ),
         "model_selection": "lowest validation loss"
         + (" of the EMA weights" if args.ema > 0 else ""),
-        "calibration": "temperature fitted on the validation split (NLL, L-BFGS), "
+        "calibration": "temperature fitted on the validation split (NLL, golden-section search), "
         "folded into the last layer",
         "members": args.members,
         "member_seeds": member_seeds(args.seed, args.members),
