@@ -19,7 +19,8 @@ from PIL import Image
 
 import service
 from service.app import YOUNG_COLLECTION_THRESHOLD, create_app
-from service.imaging.confidence import UNCERTAIN_BELOW
+from service.imaging.confidence import UNCERTAIN_BELOW, uncertain_flags
+from service.imaging.pipeline import ImageSpec, preprocess_image
 from service.logs import JsonFormatter
 
 
@@ -119,7 +120,8 @@ def test_pass_post_accepts_1024_values(client):
 # --- /predict/digit(s) -----------------------------------------------------------------
 
 
-def test_digit_multipart_and_raw_body_agree_and_are_right(client, mnist_pngs):
+def test_digit_multipart_and_raw_body_agree_and_are_right(client, mnist_pngs, committed_model):
+    spec = ImageSpec.from_metadata(committed_model("digit").metadata["input"]["preprocessing"])
     for data, label in first_digits(mnist_pngs, 10):
         multipart = client.post("/predict/digit", files={"image": ("d.png", data, "image/png")})
         raw = client.post("/predict/digit", content=data, headers={"content-type": "image/png"})
@@ -131,7 +133,11 @@ def test_digit_multipart_and_raw_body_agree_and_are_right(client, mnist_pngs):
         assert len(body["probabilities"]) == 10
         assert math.isclose(sum(body["probabilities"]), 1.0, abs_tol=1e-5)
         assert body["confidence"] == max(body["probabilities"])
-        assert body["uncertain"] is (body["confidence"] < UNCERTAIN_BELOW)
+        # the whole rule: under the threshold, or a solid shape (what the canvas shows)
+        canvas = spec.denormalize(preprocess_image(data, spec, max_pixels=25_000_000))
+        flagged = uncertain_flags(np.array([body["confidence"]]), canvas)
+        assert body["uncertain"] is bool(flagged[0])
+        assert body["uncertain"] is (body["confidence"] < UNCERTAIN_BELOW)  # digits aren't solid
         assert body["model"]["name"] == "digit"
 
 
