@@ -6,6 +6,7 @@ import io
 import math
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 EXIF_STORAGE = {  # orientation tag -> how a camera stores an upright scene
@@ -70,11 +71,17 @@ def digit_coverage(
     if rng.random() < 0.5:  # a ballpoint or fine-liner
         shrink = int(min(stroke * rng.uniform(0.5, 0.65), stroke - min_stroke)) // 2 * 2 + 1
         if shrink >= 3:
-            image = Image.fromarray((cover * 255).astype(np.uint8)).filter(
-                ImageFilter.MinFilter(shrink)
-            )
-            cover = np.asarray(image, dtype=np.float32) / 255.0
+            cover = _min_filter((cover * 255).astype(np.uint8), shrink).astype(np.float32) / 255.0
     return cover
+
+
+def _min_filter(image: np.ndarray, size: int) -> np.ndarray:
+    """Pillow's ``ImageFilter.MinFilter(size)`` (edges replicated), exactly, but
+    separably: a square window's minimum is the minimum over its rows' minima."""
+    half = size // 2
+    padded = np.pad(image, half, mode="edge")
+    rows = sliding_window_view(padded, size, axis=1).min(axis=-1)
+    return sliding_window_view(rows, size, axis=0).min(axis=-1)
 
 
 def _homography(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -88,7 +95,17 @@ def _homography(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
 
 
 def _sample(image: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
-    """Bilinear samples of ``image`` at float coordinates; 0 outside."""
+    """Bilinear samples of ``image`` at float coordinates; 0 outside (worked out
+    only where a sample can touch the image)."""
+    height, width = image.shape
+    near = (ys > -1) & (ys < height) & (xs > -1) & (xs < width)
+    result = np.zeros(ys.shape, dtype=np.float32)
+    result[near] = _bilinear(image, ys[near], xs[near])
+    return result
+
+
+def _bilinear(image: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """Bilinear samples of ``image`` at float coordinates, 0 beyond its edges."""
     height, width = image.shape
     y0, x0 = np.floor(ys).astype(np.intp), np.floor(xs).astype(np.intp)
     fy, fx = (ys - y0).astype(np.float32), (xs - x0).astype(np.float32)
