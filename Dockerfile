@@ -49,12 +49,15 @@ RUN python -m venv /opt/venv \
         "onnxruntime-gpu[cuda,cudnn]==${ONNXRUNTIME_VERSION}" \
         "nvidia-cublas~=13.0"
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY service ./service
 COPY training ./training
-# A regular (not editable) install: /src is not part of the final image.
-RUN if [ "${WITH_TORCH}" = "1" ]; then extras="[torch]"; else extras=""; fi \
-    && pip install --no-cache-dir "./${extras}"
+# A regular (not editable) install: /src is not part of the final image. The serving
+# dependencies are pinned by constraints.txt, as `make serve` pins them (onnxruntime
+# there is the version above). The torch build takes PyPI's newest torch in
+# pyproject's range instead: the pinned one came from the project machine's own disk.
+RUN if [ "${WITH_TORCH}" = "1" ]; then pip install --no-cache-dir "./[torch]"; \
+    else pip install --no-cache-dir --constraint constraints.txt "./"; fi
 
 # ---------------------------------------------------------------------------
 # train-builder: the serving venv plus the `train` extra (torch, torchvision,

@@ -217,8 +217,22 @@ def test_serve_installs_serving_deps_only_unless_with_torch():
     builder = {stage.name: stage for stage in read_stages()}["builder"]
     assert "WITH_TORCH=0" in builder.all("ARG")
     installs = " ".join(v for v in builder.all("RUN") if "pip install" in v)
-    assert "torch" not in installs.replace('extras="[torch]"', "")
+    assert "torch" not in installs.replace('"${WITH_TORCH}"', "").replace('"./[torch]"', "")
     assert "[train" not in installs
+
+
+def test_the_serving_install_is_pinned_by_the_constraints_make_serve_uses():
+    builder = {stage.name: stage for stage in read_stages()}["builder"]
+    installs = [v for v in builder.all("RUN") if "pip install" in v and "./" in v]
+    assert len(installs) == 1
+    assert 'pip install --no-cache-dir --constraint constraints.txt "./"' in installs[0]
+    pinned = dict(
+        line.split("==", 1)
+        for line in (REPO_ROOT / "constraints.txt").read_text().splitlines()
+        if "==" in line and not line.startswith("#")
+    )
+    arguments = dict(a.split("=", 1) for a in builder.all("ARG") if "=" in a)
+    assert arguments["ONNXRUNTIME_VERSION"] == pinned["onnxruntime-gpu"]
 
 
 def test_model_repository_variable_points_at_the_copied_models():
@@ -324,7 +338,14 @@ def test_dockerignore_keeps_what_the_image_copies_and_drops_the_rest():
     assert [p for p in dropped if not excluded(p, patterns)] == []
     copies = [c for s in read_stages() for c in s.all("COPY") if not c.startswith("--from")]
     sources = {w for c in copies for w in c.split()[:-1] if not w.startswith("--")}
-    assert sources == {"pyproject.toml", "README.md", "service", "training", "models"}
+    assert sources == {
+        "pyproject.toml",
+        "README.md",
+        "constraints.txt",
+        "service",
+        "training",
+        "models",
+    }
     assert all((REPO_ROOT / s).exists() and not excluded(s, patterns) for s in sources)
 
 
