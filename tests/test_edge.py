@@ -442,3 +442,46 @@ def test_a_chunked_json_body_over_the_body_limit_is_413_on_both_protocols():
             sock.close()
             assert status == 413, (path, body)
             assert "4096" in json.loads(body)[key], body
+
+
+BROKEN_CHUNKS = [
+    b"zz\r\n{}\r\n0\r\n\r\n",  # a size that is not hexadecimal
+    b"-5\r\n{}\r\n0\r\n\r\n",  # a negative size
+    b"ffffffffffffffffff\r\n{}\r\n0\r\n\r\n",  # a size past 64 bits
+    b"2\r\n{}XX0\r\n\r\n",  # a chunk not followed by CRLF
+]
+
+
+@pytest.mark.parametrize("path", ["/predict/pass", "/predict/digit", "/v2/models/pass/infer"])
+@pytest.mark.parametrize("chunks", BROKEN_CHUNKS)
+def test_a_broken_chunked_body_gets_400_and_a_close_at_once(server, path, chunks):
+    """The body's framing breaks while the route waits for the body: the wait ends with
+    the 400 (it used to last until the client hung up, holding a request slot)."""
+    sock = connect(server)
+    sock.settimeout(2)  # far under the body timeout (3 s) and the slow-body window
+    sock.sendall(
+        b"POST " + path.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n" + chunks
+    )
+    status, _, body = read_response(sock)
+    assert status == 400 and json.loads(body) == {"detail": "invalid HTTP request"}
+    assert closed_by_server(sock)
+
+
+def test_broken_chunked_bodies_held_open_do_not_fill_the_work_cap(server):
+    held = []
+    try:
+        for _ in range(6):  # twice the cap of requests in progress
+            sock = connect(server)
+            sock.sendall(
+                b"POST /predict/pass HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\n" + BROKEN_CHUNKS[0]
+            )
+            held.append(sock)  # the client never hangs up
+        for sock in held:
+            sock.settimeout(2)
+            assert read_response(sock)[0] == 400
+        assert httpx.get(server.url + "/predict/pass?hours=1").status_code == 200
+    finally:
+        for sock in held:
+            sock.close()

@@ -168,7 +168,10 @@ class EdgeProtocol(HttpToolsProtocol):
         except httptools.HttpParserError:
             if not self._refused:  # else a callback refused the request already
                 REFUSALS.count("malformed_http")
-                self._refuse(400, "Bad Request", "invalid HTTP request")
+                if self._reading_body():  # its app waits for a body that will not come
+                    self._drop_body(400, "Bad Request", "invalid HTTP request")
+                else:
+                    self._refuse(400, "Bad Request", "invalid HTTP request")
             return
         if self._awaiting_headers and self._header_bytes > self.limits.max_header_bytes:
             self._headers_too_large()  # incomplete headers, past the cap already
@@ -337,13 +340,28 @@ class EdgeProtocol(HttpToolsProtocol):
         return min(BODY_RATE_WINDOW_S, self.limits.body_timeout_s)
 
     def _drop_slow_body(self) -> None:
-        self._end_body()
+        self._drop_body(408, "Request Timeout", "request body arrived too slowly")
+
+    def _reading_body(self) -> bool:
+        """Whether the request being answered now is still reading its body (its
+        headers came, its response has not started, none is queued behind it)."""
+        cycle = self.cycle
+        return (
+            not self._awaiting_headers
+            and cycle is not None
+            and not cycle.response_started
+            and not self.pipeline
+        )
+
+    def _drop_body(self, status: int, reason: str, detail: str) -> None:
+        """Answer ``status`` (if no response has started) and close: the app, if still
+        reading the body, sees a disconnect."""
+        self._refused = True
+        self._cancel_timers()
         cycle = self.cycle
         if cycle is not None and not cycle.response_started:
-            self.transport.write(
-                raw_response(408, "Request Timeout", "request body arrived too slowly")
-            )
-        self.transport.close()  # the app, if still reading, sees a disconnect
+            self.transport.write(raw_response(status, reason, detail))
+        self.transport.close()
 
     def _end_body(self) -> None:
         self._in_body = False
