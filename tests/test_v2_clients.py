@@ -503,3 +503,38 @@ def test_with_two_workers_both_serve_grpc_on_the_same_port(tmp_path):
                     8.0, abs=1e-3
                 )
         assert server.log().count('"event": "grpc_started"') == 2
+
+
+@pytest.mark.parametrize("client_name", ["http", "rpc"])
+@pytest.mark.parametrize("value", [3e38, -3e38])
+def test_finite_input_that_overflows_the_model_is_a_clear_400(client_name, value, request, mnist):
+    """3e38 is a finite FP32, but the digit model's logits overflow on it: the answer
+    would be NaN (or a 500, where JSON cannot hold it). Every form is refused; a sane
+    request beside it is answered."""
+    client = request.getfixturevalue(client_name)
+    module = httpclient if client_name == "http" else grpcclient
+    for binary in (False, True):
+        for classes in (0, 3):
+            inputs = [module.InferInput("image", [1, 784], "FP32")]
+            if client_name == "http":
+                inputs[0].set_data_from_numpy(
+                    np.full((1, 784), value, np.float32), binary_data=binary
+                )
+                outputs = [
+                    httpclient.InferRequestedOutput(
+                        "probabilities", binary_data=binary, class_count=classes
+                    )
+                ]
+            else:
+                inputs[0].set_data_from_numpy(np.full((1, 784), value, np.float32))
+                outputs = [grpcclient.InferRequestedOutput("probabilities", class_count=classes)]
+            with pytest.raises(InferenceServerException) as caught:
+                client.infer("digit", inputs, outputs=outputs)
+            expected = "400" if client_name == "http" else "StatusCode.INVALID_ARGUMENT"
+            assert caught.value.status() == expected, caught.value
+            assert "not finite" in caught.value.message()
+    sane = module.InferInput("image", [1, 784], "FP32")
+    image = ((mnist[0][:1].reshape(1, 784) / 255.0 - MEAN) / STD).astype(np.float32)
+    sane.set_data_from_numpy(image)
+    answer = client.infer("digit", [sane]).as_numpy("probabilities")
+    assert np.isfinite(answer).all() and int(answer.argmax()) == int(mnist[1][0])

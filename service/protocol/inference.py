@@ -52,6 +52,13 @@ async def infer(
     prediction = await runtime.predict(
         model, rows.rows, served.model.number, prepared=rows.prepared
     )
+    if not np.isfinite(prediction.answers).all():
+        # Finite input far outside what the model was trained on (3e38 pixels) can
+        # overflow it: the answer would be NaN, which is no answer.
+        raise ProtocolError(
+            "the model's output is not finite for this input: its values are far "
+            "outside the model's range"
+        )
     return InferResponse(
         model_name=model,
         model_version=str(prediction.version),
