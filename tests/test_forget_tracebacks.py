@@ -70,7 +70,7 @@ class AbortingContext:
 
 
 def test_an_error_answered_over_grpc_lets_go_of_the_request_at_once():
-    """The gRPC layer's one error mapping (``InferenceService._answer``) drops the
+    """The gRPC layer's one error mapping (``InferenceService.answer``) drops the
     tracebacks too. A request awaits a future that fails (a batch's answer): the
     frame holding the request also holds that future, which holds the error, whose
     traceback holds the frame, a cycle; with the collector off, the request is freed
@@ -89,7 +89,7 @@ def test_an_error_answered_over_grpc_lets_go_of_the_request_at_once():
     gc.disable()
     try:
         with pytest.raises(grpc.aio.AbortError):
-            asyncio.run(service._answer("ModelInfer", context, produce))
+            asyncio.run(service.answer("ModelInfer", context, produce))
         assert context.answered == (grpc.StatusCode.INVALID_ARGUMENT, "bad upload")
         assert freed[0]() is None
     finally:

@@ -202,3 +202,39 @@ def test_a_huge_name_is_a_clear_error_not_a_metadata_overflow(stub):
         stub.ModelInfer(named, timeout=10)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "a name of 1 to 256 characters" in caught.value.details()
+
+
+def test_a_message_that_does_not_parse_is_invalid_argument_in_plain_words(server):
+    with grpc.insecure_channel(server.grpc_url) as channel:
+        raw = channel.unary_unary(
+            "/inference.GRPCInferenceService/ModelInfer",
+            request_serializer=lambda data: data,
+            response_deserializer=lambda data: data,
+        )
+        with pytest.raises(grpc.RpcError) as caught:
+            raw(b"\xff" * 16, timeout=10)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert caught.value.details() == "the ModelInfer request message does not parse"
+
+
+def test_methods_not_implemented_say_so_plainly_and_log_nothing(server, stub):
+    calls = {
+        "ModelStatistics": lambda: stub.ModelStatistics(
+            service_pb2.ModelStatisticsRequest(name="pass"), timeout=10
+        ),
+        "RepositoryIndex": lambda: stub.RepositoryIndex(
+            service_pb2.RepositoryIndexRequest(), timeout=10
+        ),
+        "RepositoryModelLoad": lambda: stub.RepositoryModelLoad(
+            service_pb2.RepositoryModelLoadRequest(model_name="pass"), timeout=10
+        ),
+        "ModelStreamInfer": lambda: list(stub.ModelStreamInfer(iter([hours_raw(4.0)]), timeout=10)),
+    }
+    for name, call in calls.items():
+        with pytest.raises(grpc.RpcError) as caught:
+            call()
+        assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED, name
+        assert caught.value.details() == f"{name} is not implemented here"
+    log = server.log()
+    assert "Traceback" not in log and "NotImplementedError" not in log
+    assert infer_code(stub) == grpc.StatusCode.OK  # the implemented ones still answer

@@ -32,6 +32,7 @@ from service.rpc.convert import (
     response_to_grpc,
     version_of,
 )
+from service.rpc.handlers import register
 from service.serving.runtime import ServingRuntime
 from service.settings import Settings
 
@@ -94,9 +95,7 @@ class InferenceService(service_pb2_grpc.GRPCInferenceServiceServicer):
         self.work: WorkCap = work if work is not None else _Unlimited()
         self.refused = refused  # counts a refusal by reason (the REST layers' summary)
 
-    async def _answer(
-        self, method: str, context: Any, produce: Callable[[], Awaitable[Any]]
-    ) -> Any:
+    async def answer(self, method: str, context: Any, produce: Callable[[], Awaitable[Any]]) -> Any:
         started = time.perf_counter()
         status = 200
         work = self.work
@@ -149,14 +148,14 @@ class InferenceService(service_pb2_grpc.GRPCInferenceServiceServicer):
             served = self.runtime.lookup(request.name, version_of(request.version))
             return metadata_message(model_metadata(self.runtime, served))
 
-        return await self._answer("ModelMetadata", context, produce)
+        return await self.answer("ModelMetadata", context, produce)
 
     async def ModelConfig(self, request: Any, context: Any) -> Any:  # noqa: N802
         async def produce() -> Any:
             served = self.runtime.lookup(request.name, version_of(request.version))
             return config_message(model_config(self.runtime, served))
 
-        return await self._answer("ModelConfig", context, produce)
+        return await self.answer("ModelConfig", context, produce)
 
     async def ModelInfer(self, request: Any, context: Any) -> Any:  # noqa: N802
         async def produce() -> Any:
@@ -169,7 +168,7 @@ class InferenceService(service_pb2_grpc.GRPCInferenceServiceServicer):
             )
             return response_to_grpc(response)
 
-        return await self._answer("ModelInfer", context, produce)
+        return await self.answer("ModelInfer", context, produce)
 
 
 class GrpcServer:
@@ -201,9 +200,7 @@ class GrpcServer:
         self._server = grpc.aio.server(
             options=options, maximum_concurrent_rpcs=settings.max_in_flight + HEALTH_HEADROOM
         )
-        service_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(
-            InferenceService(runtime, metrics, work, refused), self._server
-        )
+        register(InferenceService(runtime, metrics, work, refused), self._server)
         self.port = 0
 
     async def start(self) -> None:
