@@ -3,7 +3,7 @@
 Untrusted, costly work (decoding an image, the preprocessing procedure) runs here, in
 worker processes of its own (``service.serving.worker``): never on the event loop,
 never in a model's inference thread, and never holding the GIL they need, so that
-one expensive image delays only its own request. Jobs wait in one bounded queue
+an expensive image does not delay cheap ones. Jobs wait in one bounded queue
 (full: 503) and run in one of two lanes, by their cost (``cost``, from the caller, in
 bytes of input):
 
@@ -15,6 +15,8 @@ bytes of input):
   the batch it becomes, is paid once for all of them, at no added wait);
 * large jobs (a phone photo: ``LARGE_BYTES`` and more) one at a time in a process at
   the lowest CPU priority (``nice`` 19), so that the kernel serves the rest first.
+  They wait for one another, in arrival order: a request of many large images is one
+  job, and holds the lane for all of them.
 
 The processes start with the service; one that dies fails the jobs it held and is
 started again for the next.
