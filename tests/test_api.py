@@ -540,6 +540,13 @@ def test_head_on_health_and_readiness(client):
         assert answer.status_code == 200 and answer.content == b""
 
 
+@pytest.mark.parametrize("value", [True, "1", [1], {"h": 1}])
+def test_json_hours_must_be_numbers_not_what_reads_as_one(client, value):
+    answer = client.post("/predict/pass", json={"hours": [4, value]})
+    assert answer.status_code == 422
+    assert answer.json()["detail"].startswith("body.hours.1: Input should be a valid number")
+
+
 def test_json_body_problems_say_what_to_do(client):
     form = client.post("/predict/pass", content=b"hours=4", headers={"content-type": "text/plain"})
     assert form.status_code == 422 and "Content-Type: application/json" in form.json()["detail"]

@@ -4,7 +4,9 @@ The answers in ``tests/data/http_contract.json`` were recorded from the service 
 the serving-architecture change (see ``tests/contract_cases.py``); the model routes now
 run through one pipeline, and must answer byte for byte as they did. One deliberate
 change since: digit replies carry ``uncertain`` (issue 14; the digit/1 answers here
-are under the threshold measured on digit/2, so ``true``).
+are under the threshold measured on digit/2, so ``true``); and a JSON string where a
+number of hours belongs is no longer read as one (strict validation: ``"pass POST
+mixed"`` loses pydantic's ", unable to parse string as a number").
 """
 
 from __future__ import annotations

@@ -115,7 +115,10 @@ class ScalarInputKind(ModelKind):
         if not isinstance(payload, dict):
             raise InvalidInput("body: Input should be a valid dictionary or object to extract fields from")
         try:
-            values = getattr(self.batch_request.model_validate(payload), self.input_name)
+            # strict: JSON numbers only (not true, nor "1", which lax validation reads as 1.0)
+            values = getattr(
+                self.batch_request.model_validate(payload, strict=True), self.input_name
+            )
         except ValidationError as exc:
             raise InvalidInput(describe_errors(exc, "body")) from None
         return Decoded(rows=values, echo=values)
