@@ -238,3 +238,43 @@ def test_methods_not_implemented_say_so_plainly_and_log_nothing(server, stub):
     log = server.log()
     assert "Traceback" not in log and "NotImplementedError" not in log
     assert infer_code(stub) == grpc.StatusCode.OK  # the implemented ones still answer
+
+
+def test_contents_and_raw_contents_together_are_refused_as_rest_refuses_them(stub):
+    request = hours_raw(4.0)
+    request.inputs[0].contents.fp32_contents.append(4.0)
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.ModelInfer(request, timeout=10)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "both contents and raw_input_contents" in caught.value.details()
+
+
+@pytest.mark.parametrize(
+    "parameter",
+    [
+        service_pb2.InferParameter(string_param="2"),
+        service_pb2.InferParameter(bool_param=True),
+        service_pb2.InferParameter(double_param=2.0),
+        service_pb2.InferParameter(int64_param=-1),
+    ],
+)
+def test_a_classification_count_that_is_not_a_whole_number_is_refused(stub, parameter):
+    request = hours_raw(4.0)
+    output = request.outputs.add(name="probability")
+    output.parameters["classification"].CopyFrom(parameter)
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.ModelInfer(request, timeout=10)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "classification must be a non-negative integer" in caught.value.details()
+
+
+def test_a_classification_count_as_int64_or_uint64_is_the_top_k(stub):
+    for parameter in (
+        service_pb2.InferParameter(int64_param=2),
+        service_pb2.InferParameter(uint64_param=2),
+    ):
+        request = hours_raw(4.0)
+        output = request.outputs.add(name="probability")
+        output.parameters["classification"].CopyFrom(parameter)
+        reply = stub.ModelInfer(request, timeout=10)
+        assert reply.outputs[0].datatype == "BYTES" and list(reply.outputs[0].shape) == [1, 2]

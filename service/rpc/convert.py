@@ -100,6 +100,10 @@ def request_from_grpc(message: Any) -> InferRequest:
         datatype = check_datatype(tensor.datatype, where)
         shape = check_shape(list(tensor.shape), where)
         if raw:
+            if tensor.HasField("contents"):
+                raise ProtocolError(
+                    f"{where}: values in both contents and raw_input_contents; give one"
+                )
             data = from_binary(datatype, shape, raw[index], where)
         else:
             data = _from_contents(datatype, shape, tensor.contents, where)
@@ -110,9 +114,14 @@ def request_from_grpc(message: Any) -> InferRequest:
         for requested in message.outputs:
             count = 0
             if "classification" in requested.parameters:
-                count = requested.parameters["classification"].int64_param
+                parameter = requested.parameters["classification"]
+                kind = parameter.WhichOneof("parameter_choice")
+                count = getattr(parameter, kind) if kind in ("int64_param", "uint64_param") else -1
                 if count < 0:
-                    raise ProtocolError(f"output '{requested.name}': classification must be >= 0")
+                    raise ProtocolError(
+                        f"output '{requested.name[:64]}': classification must be a "
+                        "non-negative integer"
+                    )
             outputs.append(RequestedOutput(requested.name, True, count))
     return InferRequest(inputs, outputs, message.id or None, binary_output=True)
 
