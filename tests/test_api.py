@@ -223,6 +223,11 @@ def test_error_table(client, mnist_pngs):
         files={"other": ("a.png", good, "image/png")},
     )
     assert_error(text_field, 422, contains="file upload")
+    twice = client.post(
+        "/predict/digit",
+        files=[("image", ("a.png", good, "image/png")), ("image", ("b.png", good, "image/png"))],
+    )
+    assert_error(twice, 422, contains="form field 'image' given 2 times: send one")
     # ... and the server keeps serving normally.
     assert (
         client.post("/predict/digit", files={"image": ("a.png", good, "image/png")}).json()["digit"]

@@ -41,6 +41,8 @@ def file_from_body(content_type: str, body: bytes, field_name: str) -> bytes:
         files = [p for p in _form_parts(body, content_type, EXTRA_PARTS) if p.name == field_name]
         if not files:
             raise InvalidInput(f"missing form field '{field_name}'")
+        if len(files) > 1:  # which one is meant? (/predict/<name>s takes several)
+            raise InvalidInput(f"form field '{field_name}' given {len(files)} times: send one")
         return _file_data(files[0], field_name)
     if media_type.startswith("image/"):
         return body
