@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 from service.errors import InvalidInput, MalformedRequest, ServiceError
 from service.imaging.confidence import SOLID_ABOVE, UNCERTAIN_BELOW, uncertain_flags
 from service.imaging.pipeline import ImageSpec, preprocess_image
+from service.imaging.png import grey_png
 from service.models.kinds.base import Decoded, KindOptions, ModelKind, Prediction, RequestInput
 from service.models.kinds.base import Route, predict_path
 from service.models.kinds.scalar import describe_errors
@@ -73,11 +74,7 @@ def explain_option(request: RequestInput) -> dict[str, Any] | None:
 
 def canvas_png_data_url(canvas: np.ndarray) -> str:
     """uint8 ``(height, width)`` grey levels -> ``"data:image/png;base64,..."``."""
-    if canvas.dtype != np.uint8 or canvas.ndim != 2:
-        raise ValueError(f"canvas must be 2-D uint8, got {canvas.dtype} {canvas.shape}")
-    buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(canvas)).save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    return "data:image/png;base64," + base64.b64encode(grey_png(canvas)).decode("ascii")
 
 
 class DigitResponse(DigitPrediction):
