@@ -200,7 +200,7 @@ def test_memory_stays_bounded_under_150_concurrent_max_size_uploads(upload_serve
         counts = finish(process)
     deadline = time.monotonic() + 10
     after, server_after = rss_bytes(pid), rss_bytes(pid, children=False)
-    while server_after > server_baseline + MAX_BUFFERED // 4 and time.monotonic() < deadline:
+    while server_after > server_baseline + MAX_BUFFERED // 2 and time.monotonic() < deadline:
         time.sleep(0.1)  # polling
         after, server_after = rss_bytes(pid), rss_bytes(pid, children=False)
     mib = 1024 * 1024
@@ -212,7 +212,10 @@ def test_memory_stays_bounded_under_150_concurrent_max_size_uploads(upload_serve
     assert set(counts) <= {"400", "503"}, counts  # refused, or not an image
     assert counts.get("503", 0) > 0
     assert peak <= baseline + 2 * MAX_BUFFERED
-    assert server_after <= server_baseline + MAX_BUFFERED // 4
+    # Back at the baseline, give or take what the allocator keeps of the last bodies
+    # freed (-5 to +8.4 MiB measured); bodies kept alive would be the cap's worth (the
+    # tracebacks of refused requests used to hold 62 MiB here).
+    assert server_after <= server_baseline + MAX_BUFFERED // 2
     assert after <= baseline + 2 * MAX_BUFFERED
 
 
